@@ -1,0 +1,37 @@
+# Two entry points for people: `make run` and `make test`. Each sets itself up first.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+SCENARIO ?= scenarios/quickstart.yaml
+
+.PHONY: run test bench lint typecheck docs clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Run the main job on the bundled quickstart scenario (results/quickstart/).
+run: $(STAMP)
+	$(VENV)/bin/epcsim run $(SCENARIO)
+
+## Run the test suite (benchmarks excluded).
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not benchmark" -n 2 --dist loadfile
+
+## Run the benchmarks (figures go to docs/performance.md).
+bench: $(STAMP)
+	$(PY) -m pytest -q -m benchmark benchmarks -s -p no:xdist
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check epcsim tests benchmarks
+	$(VENV)/bin/mypy epcsim
+
+## Regenerate docs/scenarios.md from the field help.
+docs: $(STAMP)
+	$(PY) -m epcsim.scenario.docgen > docs/scenarios.md
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

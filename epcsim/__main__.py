@@ -1,0 +1,5 @@
+import sys
+
+from epcsim.cli import main
+
+sys.exit(main())

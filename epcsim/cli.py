@@ -1,0 +1,70 @@
+"""The command line: a thin face over the same API that notebooks use.
+
+Each subcommand lives in its own module under :mod:`epcsim.cli_commands` and exposes
+``add_parser(subparsers)`` and ``main(args) -> int``. This module only dispatches and turns
+errors into exit statuses: a user's mistake (:class:`~epcsim.errors.EpcsimError`) prints its
+located message and exits 2; ``--debug`` shows the traceback as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from epcsim import __version__
+from epcsim.errors import EpcsimError
+
+#: Subcommand modules, in the order ``--help`` lists them.
+COMMANDS = ("run", "check", "catalog", "schema", "trace", "report", "validate", "calibrate")
+
+
+def _available_commands() -> list[object]:
+    modules = []
+    for name in COMMANDS:
+        try:
+            modules.append(importlib.import_module(f"epcsim.cli_commands.{name}"))
+        except ModuleNotFoundError as exc:
+            if exc.name != f"epcsim.cli_commands.{name}":
+                raise
+    return modules
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="epcsim",
+        description="Predict SGX enclave throughput, latency and cost on Azure confidential VMs.",
+    )
+    parser.add_argument("--version", action="version", version=f"epcsim {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show tracebacks for errors (for bug reports)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for module in _available_commands():
+        module.add_parser(sub)  # type: ignore[attr-defined]
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status: int = args.func(args)
+        return status
+    except EpcsimError as exc:
+        if args.debug:
+            raise
+        print(f"epcsim: error: {exc}" if "\n" not in str(exc) else f"epcsim: error:\n{exc}",
+              file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print("epcsim: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `epcsim catalog | head`
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""``epcsim catalog``: print the VM catalogue as a table or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from epcsim.catalog import load_catalog
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("catalog", help="list the SGX VM sizes epcsim knows")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--series", help="only this series (DCsv2, DCsv3, DCdsv3)")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    sizes = [
+        vm for vm in load_catalog()
+        if not args.series or vm.series.lower() == args.series.lower()
+    ]
+    if args.json:
+        rows = []
+        for vm in sizes:
+            row = vm.to_dict()
+            row["retired"] = vm.is_retired()
+            rows.append(row)
+        json.dump(rows, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    header = ("size", "series", "vCPUs", "mem GiB", "EPC MiB", "SGX", "clock GHz",
+              "USD/h", "status")
+    table = [header]
+    for vm in sizes:
+        status = f"retired {vm.retires_on}" if vm.is_retired() else (
+            f"retires {vm.retires_on}" if vm.retires_on else "")
+        table.append((vm.size, vm.series, str(vm.vcpus), f"{vm.memory_gib:g}",
+                      f"{vm.epc_mib:g}", str(vm.sgx_generation),
+                      f"{vm.base_ghz:g}/{vm.turbo_ghz:g}", f"{vm.linux_usd_per_hour:.3f}",
+                      status))
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    for n, r in enumerate(table):
+        print("  ".join(c.ljust(w) if i < 2 or i == len(r) - 1 else c.rjust(w)
+                        for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+    print("\nPrices: Linux pay-as-you-go USD/hour as of 2023-06-26 (mostly unverified; see "
+          "`epcsim catalog --json` for each row's sources and confidence).")
+    return 0

@@ -1,0 +1,311 @@
+"""The results store: one folder per study, one record per completed run, crash-safe.
+
+Layout (``<study>`` is the folder given to :func:`epcsim.study.run_study`, e.g.
+``results/quickstart``)::
+
+    <study>/
+      .study.lock                  held (flock) by the client while it writes; never deleted
+      summary.csv                  one row per run, in the caller's task order (written last)
+      runs/
+        <run_key>.json             the run's record: status, labels, metrics, error,
+                                   provenance, execution, detail file checksum. Its presence
+                                   (and validity) is the commit marker of the run.
+        <run_key>.detail.parquet   the run's detail table, when it has one
+
+Writes are atomic: each file is written to a temporary file in the same folder
+(``.<name>.tmp-<pid>-<random>``), flushed and fsynced, then renamed over the final name with
+``os.replace``, and the folder is fsynced. The detail Parquet file is written *before* the
+JSON record, so a run whose JSON record exists and is valid has all its files; a run cut off
+before its JSON rename simply does not exist, and its leftovers are overwritten on the next
+attempt. Temporary files left by a crashed client are removed when the store is opened.
+A JSON record is taken as complete only if it parses, has this format's fields, names its own
+run key, and its detail file (if any) exists with the recorded size; anything else (a file
+truncated by a crash of a tool that does not write atomically, a hand edit) is treated as
+absent and the run is executed again.
+
+Only the client process writes; workers return outcomes. Every path is built from a validated
+hex run key under the store folder, so nothing is written outside it. A failed run is recorded
+with ``status: "failed"`` and its error; whether a rerun retries it is the caller's choice
+(``retry_failed``, default yes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from epcsim.errors import EpcsimError
+from epcsim.study.task import RUN_KEY_RE, RunOutcome, RunTask
+
+RECORD_FORMAT = "epcsim-run/1"
+"""Value of the ``format`` field of every run record; records of another format are ignored."""
+
+RUNS_DIR = "runs"
+SUMMARY_FILE = "summary.csv"
+LOCK_FILE = ".study.lock"
+_TMP_MARK = ".tmp-"
+
+
+def _check_key(run_key: str) -> str:
+    if not isinstance(run_key, str) or not RUN_KEY_RE.fullmatch(run_key):
+        raise ValueError(f"run keys are 8 to 128 lowercase hex digits, found {run_key!r}")
+    return run_key
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Make the rename itself durable; not possible on every platform (e.g. Windows).
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
+    folder = path.parent
+    tmp = folder / f".{path.name}{_TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(folder)
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with anything json cannot encode replaced by its ``str`` (recursively)."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return value
+    if isinstance(value, np.generic):
+        return _json_safe(value.item())
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return str(value)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A completed run as stored: everything but the detail table."""
+
+    run_key: str
+    status: str  # "ok" or "failed"
+    labels: dict[str, Any]
+    metrics: dict[str, float]
+    error: str | None
+    error_type: str | None
+    traceback: str | None
+    wall_s: float
+    provenance: dict[str, Any]
+    execution: dict[str, Any]
+    detail_file: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+class StudyLockedError(EpcsimError):
+    """Another process is writing to the same study folder."""
+
+
+class RunStore:
+    """The folder of one study's run records (see the module docstring for the layout).
+
+    Opening a store creates the folders, takes the study lock (when ``lock`` is true) and
+    removes stale temporary files. Use it as a context manager, or call :meth:`close`, to
+    release the lock.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, lock: bool = True) -> None:
+        self.root = Path(root)
+        self.runs_dir = self.root / RUNS_DIR
+        try:
+            self.runs_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EpcsimError(f"cannot create results folder {self.runs_dir}: {exc}") from exc
+        self._lock_fh: io.BufferedWriter | None = None
+        if lock:
+            self._take_lock()
+            self.removed_temp_files = self._remove_stale_temp_files()
+        else:
+            self.removed_temp_files = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def _take_lock(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no advisory lock
+            return
+        fh = open(self.root / LOCK_FILE, "ab")  # held open while the store is open
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            fh.close()
+            raise StudyLockedError(
+                f"another epcsim process is writing to {self.root} (lock {LOCK_FILE} held); "
+                "wait for it to finish or choose another results folder") from exc
+        self._lock_fh = fh
+
+    def close(self) -> None:
+        """Release the study lock."""
+        if self._lock_fh is not None:
+            self._lock_fh.close()
+            self._lock_fh = None
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _remove_stale_temp_files(self) -> int:
+        removed = 0
+        for folder in (self.root, self.runs_dir):
+            for path in folder.iterdir():
+                if path.name.startswith(".") and _TMP_MARK in path.name and path.is_file():
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+                        removed += 1
+        return removed
+
+    # -- paths -----------------------------------------------------------------------------
+    def record_path(self, run_key: str) -> Path:
+        return self.runs_dir / f"{_check_key(run_key)}.json"
+
+    def detail_path(self, run_key: str) -> Path:
+        return self.runs_dir / f"{_check_key(run_key)}.detail.parquet"
+
+    @property
+    def summary_path(self) -> Path:
+        return self.root / SUMMARY_FILE
+
+    # -- reading ---------------------------------------------------------------------------
+    def load(self, run_key: str) -> RunRecord | None:
+        """The complete record of ``run_key``, or None if absent, incomplete or corrupt."""
+        path = self.record_path(run_key)
+        try:
+            raw = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            return None
+        try:
+            if raw["format"] != RECORD_FORMAT or raw["run_key"] != run_key:
+                return None
+            status = raw["status"]
+            if status not in ("ok", "failed"):
+                return None
+            detail = raw["detail"]
+            detail_file = None
+            if detail is not None:
+                detail_file = detail["file"]
+                if detail_file != self.detail_path(run_key).name:
+                    return None
+                dpath = self.runs_dir / detail_file
+                if not dpath.is_file() or dpath.stat().st_size != detail["size_bytes"]:
+                    return None
+            error = raw["error"]
+            return RunRecord(
+                run_key=run_key,
+                status=status,
+                labels=dict(raw["labels"]),
+                metrics={k: float(v) for k, v in raw["metrics"].items()},
+                error=None if error is None else error["message"],
+                error_type=None if error is None else error["type"],
+                traceback=None if error is None else error["traceback"],
+                wall_s=float(raw["wall_s"]),
+                provenance=dict(raw["provenance"]),
+                execution=dict(raw["execution"]),
+                detail_file=detail_file,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
+
+    def load_many(self, run_keys: Sequence[str]) -> dict[str, RunRecord]:
+        """Complete records among ``run_keys`` (absent or incomplete ones are left out)."""
+        out = {}
+        for key in run_keys:
+            record = self.load(key)
+            if record is not None:
+                out[key] = record
+        return out
+
+    def read_detail(self, run_key: str) -> pa.Table:
+        """The detail table of a completed run (raises KeyError if it has none)."""
+        record = self.load(run_key)
+        if record is None or record.detail_file is None:
+            raise KeyError(run_key)
+        return pq.read_table(self.runs_dir / record.detail_file)
+
+    def stored_keys(self) -> Iterator[str]:
+        """Run keys with a record file in the store (complete or not), in name order."""
+        for path in sorted(self.runs_dir.glob("*.json")):
+            if RUN_KEY_RE.fullmatch(path.stem):
+                yield path.stem
+
+    # -- writing ---------------------------------------------------------------------------
+    def save(self, task: RunTask, outcome: RunOutcome) -> RunRecord:
+        """Record a finished run (successful or failed); the JSON record is written last."""
+        key = _check_key(task.run_key)
+        detail_meta = None
+        if outcome.ok and outcome.detail is not None:
+            table = pa.table({name: pa.array(col) for name, col in outcome.detail.items()})
+            sink = pa.BufferOutputStream()
+            pq.write_table(table, sink, compression="zstd")
+            data = sink.getvalue().to_pybytes()
+            path = self.detail_path(key)
+            atomic_write_bytes(path, data)
+            detail_meta = {
+                "file": path.name,
+                "size_bytes": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "rows": table.num_rows,
+                "columns": table.column_names,
+            }
+        error = None
+        if not outcome.ok:
+            error = {"type": outcome.error_type or "RunFailed", "message": outcome.error,
+                     "traceback": outcome.traceback}
+        raw = {
+            "format": RECORD_FORMAT,
+            "run_key": key,
+            "status": "ok" if outcome.ok else "failed",
+            "labels": _json_safe(task.labels),
+            "metrics": dict(outcome.metrics) if outcome.ok else {},
+            "error": error,
+            "wall_s": float(outcome.wall_s),
+            "provenance": _json_safe(outcome.provenance),
+            "execution": _json_safe(outcome.execution),
+            "detail": detail_meta,
+        }
+        data = json.dumps(raw, indent=1, allow_nan=True).encode("utf-8") + b"\n"
+        atomic_write_bytes(self.record_path(key), data)
+        record = self.load(key)
+        if record is None:  # pragma: no cover - would mean the file system lost our write
+            raise OSError(f"run record {self.record_path(key)} unreadable right after writing")
+        return record

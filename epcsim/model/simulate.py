@@ -1,0 +1,670 @@
+"""The SimPy timing model: one run of a :class:`~epcsim.model.config.ModelConfig`.
+
+What it models (docs/model.md has every mechanism, assumption and cost with its source):
+
+- **VM**: vCPUs are one SimPy ``PriorityResource`` (ksgxd has priority over enclave
+  threads); the busy-vCPU time is integrated for utilisation. Costs in cycles are converted
+  with the run's clock.
+- **Enclaves**: the TCS count is a ``Resource`` per enclave; an operation holds a thread
+  from start to end. Enclaves are built before t = 0 (:mod:`epcsim.model.startup`); their
+  build time is reported as ``enclave_startup_s``, not simulated.
+- **Operation lifecycle** (one SimPy event per phase, never per page): wait for a thread,
+  wait for a vCPU; hand the operation's page touches to the EPC engine in one ``touch``
+  call; when no page is free the thread spins on its vCPU until ksgxd frees a batch and
+  retries from where it stopped (the fault path never reclaims); then one timeout for
+  ECALLs + compute + memory time + fault handling + timer AEXs + SDK OCALLs; IPI-forced
+  AEXs that hit the thread during that timeout are paid in a catch-up timeout; switchless or
+  hotcall OCALLs take one timeout with a worker; blocking OCALLs release the vCPU for their
+  host time and queue for it again.
+- **Memory time**: LLC misses = touches x cache lines per page x miss fraction; dependent
+  misses are serialised at (DRAM latency + penalty); independent misses overlap
+  ``memory_level_parallelism`` at a time. Penalty: SGX1 MEE on every miss (EPC memory),
+  SGX2 TME-MK only on dependent misses, native none.
+- **ksgxd**: sleeps until free pages < low watermark, takes a vCPU (or the vCPU of a thread
+  spinning in the fault path, which cannot progress anyway), reclaims batches (EBLOCK + EWB
+  per page, ETRACK per enclave, an IPI when threads of the enclave are running: each such
+  thread pays AEX + ERESUME) until the high watermark, waking spinning threads per batch.
+- **Timer interrupts**: an operation's in-enclave time t (compute + memory) gets
+  ``t x timer_interrupt_hz`` AEX + ERESUME costs, as an expected value or a Poisson count.
+- **Native baseline** (``native=True``): no ECALL/OCALL transitions (an OCALL is a plain
+  system call), no EPC (no faults, no ksgxd, no build), no protection penalty, no timer AEX,
+  no switchless workers.
+
+Assumptions: operations are served first come first served, non-preemptively on their vCPU
+(no time slicing); an operation's page touches reach the EPC state when it starts running;
+OCALLs come after the operation's in-enclave work; a switchless/hotcall OCALL finds a free
+worker or falls back at once to an SDK OCALL (the SDK's 20,000 spins before fallback are not
+modelled); consecutive switchless OCALLs of one operation are served by one worker.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator
+from typing import Any, Protocol
+
+import numpy as np
+import simpy
+
+from epcsim.errors import EpcsimError
+from epcsim.model import streams
+from epcsim.model.config import ModelConfig, OperationConfig, validate
+from epcsim.model.costs import RunCosts, run_costs
+from epcsim.model.metrics import RunResult, summarise
+from epcsim.model.records import Counters, Records
+from epcsim.model.startup import build_enclaves, usable_epc_pages
+
+#: Arrivals and mix draws are generated in chunks of this many.
+ARRIVAL_CHUNK = 16_384
+#: Page streams are taken in chunks of at least this many pages.
+PAGE_CHUNK = 65_536
+#: Page counts are drawn in chunks of this many operations.
+COUNT_CHUNK = 4_096
+
+
+class EpcEngineLike(Protocol):
+    """What the timing model needs from :class:`epcsim.epc.EpcEngine`."""
+
+    @property
+    def free_pages(self) -> int: ...
+
+    def touch(self, enclave: int, pages: np.ndarray, start: int = 0) -> tuple[int, int, int]: ...
+
+    def needs_reclaim(self) -> bool: ...
+
+    def reclaim(self, n_pages: int) -> np.ndarray: ...
+
+    def resident_pages(self, enclave: int | None = None) -> int: ...
+
+
+EngineFactory = Callable[..., EpcEngineLike]
+
+
+def _default_engine_factory(**kwargs: Any) -> EpcEngineLike:
+    from epcsim.epc import EpcEngine
+
+    return EpcEngine(**kwargs)
+
+
+class _AccessFeed:
+    """Page counts and page numbers of one (operation, memory access), drawn in chunks."""
+
+    def __init__(self, fixed: int | None, sampler: Any, stream: Any, base: int) -> None:
+        self.fixed = fixed
+        self.sampler = sampler
+        self.stream = stream
+        self.base = base
+        self._counts = np.empty(0, dtype=np.int64)
+        self._ci = 0
+        self._pages = np.empty(0, dtype=np.int64)
+        self._pi = 0
+
+    def next_count(self) -> int:
+        if self.fixed is not None:
+            return self.fixed
+        if self._ci >= len(self._counts):
+            self._counts = np.asarray(self.sampler.take(COUNT_CHUNK), dtype=np.int64)
+            self._ci = 0
+        n = int(self._counts[self._ci])
+        self._ci += 1
+        return n
+
+    def next_pages(self, n: int) -> np.ndarray:
+        if self._pi + n > len(self._pages):
+            rest = self._pages[self._pi :]
+            fresh = np.asarray(self.stream.take(max(PAGE_CHUNK, n)), dtype=np.int64) + self.base
+            self._pages = np.concatenate([rest, fresh]) if len(rest) else fresh
+            self._pi = 0
+        out = self._pages[self._pi : self._pi + n]
+        self._pi += n
+        return out
+
+
+class _OpType:
+    """An operation type resolved to seconds and feeds."""
+
+    def __init__(self, index: int, op: OperationConfig, enclave: int, costs: RunCosts,
+                 config: ModelConfig, native: bool, seed: int, replication: int,
+                 need_pages: bool, edmm: bool, eleos: bool) -> None:
+        self.index = index
+        self.name = op.name
+        self.enclave = enclave
+        self.ocalls = op.ocalls
+        self.host_s = op.ocall_host_time_s
+        self.blocking = op.ocall_blocking
+        self.mode = op.call_mode
+        self.edmm = edmm
+        self.fault_s = costs.eleos_fault_s if eleos else costs.fault_path_s
+        self.edmm_fault_s = costs.edmm_fault_s
+        self.compute_mean_s = op.compute_cycles / config.vm.clock_hz + op.compute_s
+        self.exponential = op.compute_distribution == "exponential"
+        self.compute_rng = (streams.rng_for(seed, replication, streams.COMPUTE + index)
+                            if self.exponential else None)
+        self.ecall_s = 0.0 if native else op.ecalls * costs.ecall_s
+        # OCALL made inline (SDK, non-blocking): transition + host time.
+        self.ocall_s = costs.syscall_s if native else costs.ocall_s
+        self.call_s = {"sdk": costs.ocall_s, "switchless": costs.switchless_ocall_s,
+                       "hotcall": costs.hotcall_s}[op.call_mode]
+        enc = config.enclaves[enclave]
+        footprint = _touched_bytes(config)
+        self.feeds: list[_AccessFeed] = []
+        self.mem_s_per_touch: list[float] = []
+        for j, m in enumerate(op.memory):
+            if m.llc_miss_fraction is None:
+                miss = 1.0 - min(1.0, config.vm.llc_bytes / footprint) if footprint else 0.0
+            else:
+                miss = m.llc_miss_fraction
+            dep = m.dependent_fraction
+            mlp = config.settings.memory_level_parallelism
+            if native:
+                pen_dep = pen_ind = 0.0
+            elif config.vm.sgx_generation == 1:
+                pen_dep = pen_ind = costs.mee_penalty_s
+            else:
+                pen_dep, pen_ind = costs.tme_dependent_penalty_s, 0.0
+            per_miss = dep * (costs.dram_s + pen_dep) + (1 - dep) * (costs.dram_s + pen_ind) / mlp
+            self.mem_s_per_touch.append(m.cache_lines_per_page * miss * per_miss)
+            fixed: int | None
+            sampler = None
+            if isinstance(m.pages, int | np.integer):
+                fixed = int(m.pages)
+            else:
+                from epcsim.traces import make_count_sampler
+
+                fixed = None
+                sampler = make_count_sampler(
+                    m.pages, streams.rng_for(seed, replication, streams.COUNTS + index * 256 + j))
+            stream = None
+            if need_pages:
+                from epcsim.traces import make_pattern
+
+                region_pages = next(r.pages for r in enc.regions if r.name == m.region)
+                stream = make_pattern(
+                    m.pattern, region_pages,
+                    streams.rng_for(seed, replication, streams.PAGES + index * 256 + j))
+            self.feeds.append(_AccessFeed(fixed, sampler, stream, enc.region_base(m.region)))
+        self.need_pages = need_pages and bool(op.memory)
+
+    def draw(self) -> tuple[np.ndarray | None, int, float, float]:
+        """(pages or None, touches, memory_s, compute_s) of the next operation of this type."""
+        touches = 0
+        mem_s = 0.0
+        parts = []
+        for feed, coef in zip(self.feeds, self.mem_s_per_touch, strict=True):
+            n = feed.next_count()
+            touches += n
+            mem_s += n * coef
+            if self.need_pages and n:
+                parts.append(feed.next_pages(n))
+        pages = None
+        if parts:
+            pages = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        compute_s = self.compute_mean_s
+        if self.compute_rng is not None and compute_s > 0:
+            compute_s = float(self.compute_rng.exponential(compute_s))
+        return pages, touches, mem_s, compute_s
+
+
+def _touched_bytes(config: ModelConfig) -> int:
+    """Bytes of every region some operation touches (for the LLC miss estimate)."""
+    seen: set[tuple[int, str]] = set()
+    total = 0
+    for op in config.operations:
+        e = config.enclave_index(op)
+        for m in op.memory:
+            if (e, m.region) not in seen:
+                seen.add((e, m.region))
+                pages = next(r.pages for r in config.enclaves[e].regions if r.name == m.region)
+                total += pages * 4096
+    return total
+
+
+class _Model:
+    """SimPy components of one run: VM, enclaves, ksgxd, arrival drivers, operations."""
+
+    def __init__(self, config: ModelConfig, replication: int, seed: int, native: bool,
+                 engine_factory: EngineFactory | None) -> None:
+        self.cfg = config
+        self.native = native
+        self.seed = seed
+        self.replication = replication
+        self.costs = costs = run_costs(config)
+        self.env = simpy.Environment()
+        self.notes: list[str] = []
+        s = config.settings
+        self.settings = s
+        self.vcpu = simpy.PriorityResource(self.env, capacity=config.vm.vcpus)
+        self.threads = [simpy.Resource(self.env, capacity=e.threads) for e in config.enclaves]
+        self.rec = Records()
+        self.ctr = Counters()
+        self.n_enclaves = len(config.enclaves)
+        self.running = [0] * self.n_enclaves
+        self.epoch = [0] * self.n_enclaves
+        self.workers_total = [0 if native else e.switchless_workers for e in config.enclaves]
+        self.workers_busy = [0] * self.n_enclaves
+        self.eleos = [e.paging == "eleos" for e in config.enclaves]
+        edmm_eff = []
+        for e in config.enclaves:
+            if e.edmm and config.vm.sgx_generation == 1 and not native:
+                self.notes.append(f"enclave {e.name}: EDMM needs SGX2; built eagerly on "
+                                  f"{config.vm.name} (SGX{config.vm.sgx_generation})")
+            edmm_eff.append(e.edmm and config.vm.sgx_generation == 2)
+        self.edmm = edmm_eff
+        self.in_system = 0
+        self.waiters: list[simpy.Event] = []
+        self.n_spinning = 0
+        self.ksgxd_wake: simpy.Event | None = None
+        self.ksgxd_spin_evt: simpy.Event | None = None
+        self.timer_rng = streams.rng_for(seed, replication, streams.TIMER)
+        self.timer_on = s.timer_interrupts and not native
+        self.timer_expected = s.timer_interrupt_mode == "expected"
+        # Busy-vCPU integral.
+        self._busy_n = 0
+        self._busy_t = 0.0
+        self.engine: EpcEngineLike | None = None
+        self.startup_s = [0.0] * self.n_enclaves
+        self.capacity_pages = 0
+        self.max_resident_pages = 0
+        any_memory = any(op.memory for op in config.operations)
+        if not native:
+            self.capacity_pages = usable_epc_pages(config)
+            if self.capacity_pages <= costs.high_watermark_pages + costs.reclaim_batch_pages:
+                raise EpcsimError(
+                    f"{config.vm.name}: the EPC left for enclave pages ({self.capacity_pages} "
+                    f"pages after SECS/TCS/SSA pages) is too small for the reclaimer "
+                    f"(needs more than {costs.high_watermark_pages + costs.reclaim_batch_pages})")
+            factory = engine_factory or _default_engine_factory
+            self.engine = factory(
+                capacity_pages=self.capacity_pages,
+                enclave_pages=[e.committed_pages for e in config.enclaves],
+                policy=s.epc_policy,
+                seed=streams.seed_int(seed, replication, streams.EPC),
+                reclaim_batch_pages=costs.reclaim_batch_pages,
+                low_watermark_pages=costs.low_watermark_pages,
+                high_watermark_pages=costs.high_watermark_pages,
+            )
+            build = build_enclaves(self.engine, config, costs, self.edmm)
+            self.startup_s = build.startup_s
+            self.ctr.build_evictions = build.evictions
+            self.added = [np.zeros(e.committed_pages, dtype=bool) if self.edmm[i] else None
+                          for i, e in enumerate(config.enclaves)]
+        self.optypes = []
+        for i, op in enumerate(config.operations):
+            ei = config.enclave_index(op)
+            self.optypes.append(_OpType(i, op, ei, costs, config, native, seed, replication,
+                                        need_pages=(not native) and any_memory,
+                                        edmm=self.edmm[ei], eleos=self.eleos[ei]))
+        self.op_names = [op.name for op in config.operations]
+
+    # -- bookkeeping ------------------------------------------------------------------------
+    def _busy(self, delta: int) -> None:
+        now = self.env.now
+        self.ctr.busy_vcpu_s += self._busy_n * (now - self._busy_t)
+        self._busy_t = now
+        self._busy_n += delta
+
+    def _snapshot(self) -> Generator[simpy.Event, Any, None]:
+        if self.settings.warmup_s > 0:
+            yield self.env.timeout(self.settings.warmup_s)
+        self._busy(0)
+        self.warm = self.ctr.copy()
+
+    def _wake_ksgxd(self) -> None:
+        ev = self.ksgxd_wake
+        if ev is not None and not ev.triggered:
+            ev.succeed()
+
+    # -- ksgxd ------------------------------------------------------------------------------
+    def _ksgxd(self) -> Generator[simpy.Event, Any, None]:
+        env = self.env
+        engine = self.engine
+        assert engine is not None
+        c = self.costs
+        while True:
+            if not engine.needs_reclaim():
+                self.ksgxd_wake = env.event()
+                yield self.ksgxd_wake
+                self.ksgxd_wake = None
+            req = self.vcpu.request(priority=0)
+            borrowed = False
+            if not req.triggered:
+                if self.n_spinning > 0:
+                    req.cancel()
+                    borrowed = True
+                else:
+                    self.ksgxd_spin_evt = env.event()
+                    yield req | self.ksgxd_spin_evt
+                    self.ksgxd_spin_evt = None
+                    if not req.triggered:
+                        req.cancel()
+                        borrowed = True
+            if not borrowed:
+                if not req.processed:
+                    yield req
+                self._busy(+1)
+            while engine.free_pages < c.high_watermark_pages:
+                victims = np.asarray(engine.reclaim(c.reclaim_batch_pages))
+                n = int(victims.sum())
+                if n == 0 and engine.resident_pages() == 0:
+                    break
+                cost = 0.0
+                for e in np.flatnonzero(victims):
+                    if self.eleos[e]:
+                        continue  # Eleos-style: the enclave's own software eviction, paid per fault
+                    cost += int(victims[e]) * c.evict_page_s + c.etrack_s
+                    if self.running[e]:
+                        cost += c.ipi_s
+                        self.ctr.ipis += 1
+                        self.ctr.aex += self.running[e]
+                        self.ctr.ipi_aex += self.running[e]
+                        self.epoch[e] += 1
+                self.ctr.evictions += n
+                self.ctr.batches += 1
+                if cost > 0:
+                    yield env.timeout(cost)
+                    self.ctr.ksgxd_busy_s += cost
+                waiters, self.waiters = self.waiters, []
+                for w in waiters:
+                    w.succeed()
+            if not borrowed:
+                self._busy(-1)
+                self.vcpu.release(req)
+
+    # -- arrivals ---------------------------------------------------------------------------
+    def _phase_windows(self) -> list[tuple[int, float, float]]:
+        out = []
+        t = 0.0
+        end_run = self.settings.duration_s
+        phases = self.cfg.effective_phases()
+        for k, ph in enumerate(phases):
+            last = k == len(phases) - 1
+            end = end_run if last or ph.duration_s is None else min(end_run, t + ph.duration_s)
+            if t < end_run:
+                out.append((k, t, end))
+            t = end
+        return out
+
+    def _mix_cdf(self, k: int) -> np.ndarray:
+        ph = self.cfg.effective_phases()[k]
+        if ph.mix is None:
+            w = np.array([op.weight for op in self.cfg.operations], dtype=float)
+        else:
+            w = np.array([float(ph.mix.get(op.name, 0.0)) for op in self.cfg.operations])
+        cdf = np.cumsum(w / w.sum())
+        cdf[-1] = 1.0
+        return cdf
+
+    def _open_driver(self, k: int, start: float, end: float) -> Generator[simpy.Event, Any, None]:
+        env = self.env
+        ph = self.cfg.effective_phases()[k]
+        arrival = ph.arrival or self.cfg.arrival
+        cdf = self._mix_cdf(k)
+        mix_rng = streams.rng_for(self.seed, self.replication, streams.MIX + k)
+        if start > env.now:
+            yield env.timeout(start - env.now)
+        if arrival.kind == "poisson":
+            assert arrival.rate_per_s is not None
+            gap_rng = streams.rng_for(self.seed, self.replication, streams.ARRIVALS + k)
+            scale = 1.0 / arrival.rate_per_s
+            t = start
+            while True:
+                times = t + np.cumsum(gap_rng.exponential(scale, ARRIVAL_CHUNK))
+                kinds = np.searchsorted(cdf, mix_rng.random(ARRIVAL_CHUNK), side="right")
+                for ti, ki in zip(times.tolist(), kinds.tolist(), strict=True):
+                    if ti >= end:
+                        return
+                    yield env.timeout(ti - env.now)
+                    self._arrive_open(ki, k)
+                t = float(times[-1])
+        else:  # trace
+            assert arrival.timestamps_s is not None
+            ts = start + np.asarray(arrival.timestamps_s, dtype=float)
+            ts = ts[ts < end]
+            for c0 in range(0, len(ts), ARRIVAL_CHUNK):
+                chunk = ts[c0 : c0 + ARRIVAL_CHUNK]
+                kinds = np.searchsorted(cdf, mix_rng.random(len(chunk)), side="right")
+                for ti, ki in zip(chunk.tolist(), kinds.tolist(), strict=True):
+                    yield env.timeout(max(0.0, ti - env.now))
+                    self._arrive_open(ki, k)
+
+    def _arrive_open(self, kind: int, phase: int) -> None:
+        ot = self.optypes[kind]
+        pages, touches, mem_s, compute_s = ot.draw()
+        max_in = self.settings.max_in_system
+        i = self.rec.add(self.env.now, kind, phase)
+        if max_in is not None and self.in_system >= max_in:
+            self.rec.dropped[i] = True
+            return
+        self.in_system += 1
+        self.env.process(self._op(i, ot, pages, touches, mem_s, compute_s))
+
+    def _client(self, k: int, client: int, start: float,
+                end: float) -> Generator[simpy.Event, Any, None]:
+        env = self.env
+        ph = self.cfg.effective_phases()[k]
+        arrival = ph.arrival or self.cfg.arrival
+        cdf = self._mix_cdf(k)
+        sid = k * 65536 + client
+        think_rng = streams.rng_for(self.seed, self.replication, streams.THINK + sid)
+        mix_rng = streams.rng_for(self.seed, self.replication, streams.CLIENT_MIX + sid)
+        if start > env.now:
+            yield env.timeout(start - env.now)
+        mean = arrival.think_time_s
+        expo = arrival.think_distribution == "exponential"
+        while True:
+            think = float(think_rng.exponential(mean)) if expo and mean > 0 else mean
+            if think > 0:
+                yield env.timeout(think)
+            if env.now >= end:
+                return
+            kind = int(np.searchsorted(cdf, mix_rng.random(), side="right"))
+            ot = self.optypes[kind]
+            pages, touches, mem_s, compute_s = ot.draw()
+            i = self.rec.add(env.now, kind, k)
+            self.in_system += 1
+            yield from self._op(i, ot, pages, touches, mem_s, compute_s)
+
+    # -- one operation ----------------------------------------------------------------------
+    def _op(self, i: int, ot: _OpType, pages: np.ndarray | None, touches: int, mem_s: float,
+            compute_s: float) -> Generator[simpy.Event, Any, None]:
+        env = self.env
+        rec = self.rec
+        ctr = self.ctr
+        c = self.costs
+        e = ot.enclave
+        t_arr = env.now
+        treq = self.threads[e].request()
+        yield treq
+        vreq = self.vcpu.request(priority=1)
+        yield vreq
+        self._busy(+1)
+        now = env.now
+        rec.start_s[i] = now
+        queue_s = now - t_arr
+        paging_s = 0.0
+        faults = 0
+        augments = 0
+        engine = self.engine
+        if pages is not None and engine is not None:
+            if ot.edmm:
+                added = self.added[e]
+                assert added is not None
+                new = pages[~added[pages]]
+                if len(new):
+                    new = np.unique(new)
+                    augments = len(new)
+                    added[new] = True
+            n = len(pages)
+            nxt = 0
+            while True:
+                _h, f, nxt = engine.touch(e, pages, nxt)
+                faults += f
+                if self.settings.check_invariants:
+                    self._check_resident()
+                if engine.needs_reclaim():
+                    self._wake_ksgxd()
+                if nxt >= n:
+                    break
+                ev = env.event()
+                self.waiters.append(ev)
+                self.n_spinning += 1
+                spin = self.ksgxd_spin_evt
+                if spin is not None and not spin.triggered:
+                    spin.succeed()
+                t0 = env.now
+                yield ev
+                self.n_spinning -= 1
+                paging_s += env.now - t0
+            ctr.faults += faults
+            ctr.touches += n
+            ctr.augments += augments
+            if self.eleos[e]:
+                ctr.eleos_faults += faults
+                fault_time = faults * ot.fault_s
+            else:
+                ctr.aex += faults
+                fault_time = (faults - augments) * ot.fault_s + augments * ot.edmm_fault_s
+            paging_s += fault_time
+        else:
+            ctr.touches += touches
+            fault_time = 0.0
+        trans_s = ot.ecall_s
+        host_s = 0.0
+        inside_s = compute_s + mem_s
+        if self.timer_on and inside_s > 0:
+            lam = inside_s * c.timer_hz
+            n_timer = lam if self.timer_expected else float(self.timer_rng.poisson(lam))
+            ctr.aex += n_timer
+            ctr.timer_aex += n_timer
+            trans_s += n_timer * (c.aex_s + c.eresume_s)
+        # OCALLs handled inline: SDK non-blocking, or native non-blocking.
+        sdk_inline = ot.ocalls if not ot.blocking and (ot.mode == "sdk" or self.native) else 0
+        switchless = 0
+        blocking = 0
+        if ot.ocalls and not sdk_inline:
+            if ot.mode != "sdk" and not self.native:
+                if self.workers_busy[e] < self.workers_total[e]:
+                    switchless = ot.ocalls
+                else:
+                    ctr.switchless_fallbacks += 1
+                    if ot.blocking:
+                        blocking = ot.ocalls
+                    else:
+                        sdk_inline = ot.ocalls
+            else:
+                blocking = ot.ocalls
+        ocall_trans = c.syscall_s if self.native else c.ocall_s
+        trans_s += sdk_inline * ocall_trans + blocking * ocall_trans
+        host_s += sdk_inline * ot.host_s
+        seg = trans_s + compute_s + mem_s + fault_time + host_s
+        self.running[e] += 1
+        ep0 = self.epoch[e]
+        if seg > 0:
+            yield env.timeout(seg)
+        while self.epoch[e] != ep0:
+            hits = self.epoch[e] - ep0
+            ep0 = self.epoch[e]
+            extra = hits * (c.aex_s + c.eresume_s)
+            trans_s += extra
+            yield env.timeout(extra)
+        self.running[e] -= 1
+        if switchless:
+            self.workers_busy[e] += 1
+            t_call = switchless * ot.call_s
+            yield env.timeout(t_call + switchless * ot.host_s)
+            self.workers_busy[e] -= 1
+            trans_s += t_call
+            host_s += switchless * ot.host_s
+            ctr.switchless_calls += switchless
+        for _ in range(blocking):
+            self._busy(-1)
+            self.vcpu.release(vreq)
+            if ot.host_s > 0:
+                yield env.timeout(ot.host_s)
+            host_s += ot.host_s
+            t0 = env.now
+            vreq = self.vcpu.request(priority=1)
+            yield vreq
+            self._busy(+1)
+            queue_s += env.now - t0
+        self._busy(-1)
+        self.vcpu.release(vreq)
+        self.threads[e].release(treq)
+        self.in_system -= 1
+        rec.end_s[i] = env.now
+        rec.faults[i] = faults
+        rec.compute_s[i] = compute_s + host_s
+        rec.memory_s[i] = mem_s
+        rec.transitions_s[i] = trans_s
+        rec.paging_s[i] = paging_s
+        rec.queueing_s[i] = queue_s
+        ctr.completed += 1
+
+    def _check_resident(self) -> None:
+        assert self.engine is not None
+        resident = int(self.engine.resident_pages())
+        self.max_resident_pages = max(self.max_resident_pages, resident)
+        free = self.engine.free_pages
+        if resident > self.capacity_pages or resident + free > self.capacity_pages:
+            raise RuntimeError(f"resident EPC pages {resident} exceed capacity "
+                               f"{self.capacity_pages}")
+
+    # -- run --------------------------------------------------------------------------------
+    def run(self) -> None:
+        env = self.env
+        self.warm = self.ctr.copy()
+        env.process(self._snapshot())
+        if self.engine is not None:
+            env.process(self._ksgxd())
+        for k, start, end in self._phase_windows():
+            ph = self.cfg.effective_phases()[k]
+            arrival = ph.arrival or self.cfg.arrival
+            if arrival.kind == "closed":
+                assert arrival.clients is not None
+                for client in range(arrival.clients):
+                    env.process(self._client(k, client, start, end))
+            else:
+                env.process(self._open_driver(k, start, end))
+        env.run(until=self.settings.duration_s)
+        self._busy(0)
+
+
+def simulate(config: ModelConfig, replication: int = 0, seed: int = 0, *, native: bool = False,
+             engine_factory: EngineFactory | None = None) -> RunResult:
+    """Run one replication of ``config`` and summarise it.
+
+    Args:
+        config: the resolved model configuration (validated here).
+        replication: replication index (part of every stream's spawn key).
+        seed: root seed.
+        native: run the same workload without SGX (the baseline for slowdowns).
+        engine_factory: builds the EPC engine from keyword arguments (default
+            :class:`epcsim.epc.EpcEngine`); tests pass reference engines.
+
+    Returns:
+        A :class:`RunResult` with ``metrics`` (see :mod:`epcsim.model.metrics`), per-operation
+        arrays of shape ``(n_arrived,)``, counters and wall time. No I/O.
+    """
+    validate(config)
+    t0 = time.perf_counter()
+    model = _Model(config, replication, seed, native, engine_factory)
+    model.run()
+    wall = time.perf_counter() - t0
+    events = _events_scheduled(model.env)
+    return summarise(model, events=events, wall_time_s=wall, seed=seed,
+                     replication=replication)
+
+
+def _events_scheduled(env: simpy.Environment) -> int:
+    """Events scheduled during the run (SimPy numbers every event it schedules)."""
+    eid = getattr(env, "_eid", None)
+    if eid is None:  # pragma: no cover - SimPy internals changed
+        return -1
+    return int(next(eid))
+
+
+def simulate_pair(config: ModelConfig, replication: int = 0,
+                  seed: int = 0) -> tuple[RunResult, RunResult]:
+    """The SGX run and its native baseline with the same seed (common random numbers)."""
+    return simulate(config, replication, seed), simulate(config, replication, seed, native=True)
+

@@ -610,9 +610,18 @@ class _Model:
                                f"{self.capacity_pages}")
 
     # -- run --------------------------------------------------------------------------------
+    def _polling_worker(self) -> Generator[simpy.Event, Any, None]:
+        """A switchless/hotcall worker thread: holds a vCPU for the whole run (busy polling)."""
+        req = self.vcpu.request(priority=0)
+        yield req
+        self._busy(+1)
+
     def run(self) -> None:
         env = self.env
         self.warm = self.ctr.copy()
+        for workers in self.workers_total:
+            for _ in range(workers):
+                env.process(self._polling_worker())
         env.process(self._snapshot())
         if self.engine is not None:
             env.process(self._ksgxd())

@@ -1,0 +1,249 @@
+"""Timing model: queueing theory, Little's law, limiting cases, conservation, determinism."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from epcsim.errors import ScenarioError
+from epcsim.model import (
+    ArrivalConfig,
+    EnclaveConfig,
+    MemoryAccessConfig,
+    ModelConfig,
+    OperationConfig,
+    PhaseConfig,
+    RegionConfig,
+    SimulationSettings,
+    VmConfig,
+    simulate,
+)
+
+CLOCK_HZ = 3.7e9
+
+
+def queue_config(vcpus: int, rate_per_s: float, service_s: float, *, duration_s: float = 2.0,
+                 warmup_s: float = 0.2, threads: int = 64) -> ModelConfig:
+    """An M/M/c system: exponential compute, no memory, no OCALLs."""
+    return ModelConfig(
+        vm=VmConfig("test", vcpus=vcpus, clock_hz=CLOCK_HZ, sgx_generation=1, epc_pages=8192),
+        enclaves=(EnclaveConfig("app", regions=(RegionConfig("heap", 1024),), threads=threads),),
+        operations=(OperationConfig("op", ecalls=0, compute_s=service_s,
+                                    compute_distribution="exponential"),),
+        arrival=ArrivalConfig("poisson", rate_per_s=rate_per_s),
+        settings=SimulationSettings(duration_s=duration_s, warmup_s=warmup_s,
+                                    timer_interrupts=False),
+    )
+
+
+def memory_config(*, epc_pages: int = 16384, table_pages: int = 4000, vcpus: int = 2,
+                  rate_per_s: float = 5000.0, gen: int = 1, **settings: object) -> ModelConfig:
+    """A paging-capable workload: uniform probes over a table, some OCALLs."""
+    return ModelConfig(
+        vm=VmConfig("test", vcpus=vcpus, clock_hz=CLOCK_HZ, sgx_generation=gen,
+                    epc_pages=epc_pages),
+        enclaves=(EnclaveConfig("app", regions=(RegionConfig("table", table_pages),),
+                                threads=4),),
+        operations=(
+            OperationConfig("get", weight=3, compute_cycles=20_000, ocalls=1,
+                            ocall_host_time_s=2e-6,
+                            memory=(MemoryAccessConfig("table", 32, {"kind": "uniform"},
+                                                       llc_miss_fraction=0.5,
+                                                       dependent_fraction=0.5),)),
+            OperationConfig("put", weight=1, compute_cycles=40_000, compute_distribution="exponential",
+                            memory=(MemoryAccessConfig("table", {"distribution": "poisson",
+                                                                 "mean": 16},
+                                                       {"kind": "zipf", "s": 0.9}),)),
+        ),
+        arrival=ArrivalConfig("poisson", rate_per_s=rate_per_s),
+        settings=SimulationSettings(duration_s=0.5, warmup_s=0.05, **settings),  # type: ignore[arg-type]
+    )
+
+
+def erlang_c_wait_s(c: int, lam: float, mu: float) -> float:
+    """Mean waiting time in queue of M/M/c (Erlang C)."""
+    a = lam / mu
+    rho = a / c
+    top = a**c / math.factorial(c) / (1 - rho)
+    p_wait = top / (sum(a**k / math.factorial(k) for k in range(c)) + top)
+    return p_wait / (c * mu - lam)
+
+
+def _ci_contains(samples: list[float], value: float, level: float = 0.99) -> tuple[bool, str]:
+    x = np.asarray(samples)
+    half = stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
+    return abs(x.mean() - value) <= half, f"mean {x.mean():.4g} +- {half:.3g}, theory {value:.4g}"
+
+
+@pytest.mark.parametrize(("vcpus", "rate"), [(1, 7000.0), (4, 30000.0)])
+def test_mmc_mean_latency_matches_theory(vcpus: int, rate: float) -> None:
+    mu = 10_000.0
+    cfg = queue_config(vcpus, rate, 1 / mu, duration_s=1.2 if vcpus == 1 else 0.6, warmup_s=0.1)
+    theory = erlang_c_wait_s(vcpus, rate, mu) + 1 / mu
+    lat, util = [], []
+    for rep in range(8):
+        m = simulate(cfg, replication=rep, seed=11).metrics
+        lat.append(m["latency_mean_s"])
+        util.append(m["vcpu_utilisation"])
+        # Little's law on every run.
+        assert m["mean_in_system"] == pytest.approx(m["throughput_ops_s"] * m["latency_mean_s"],
+                                                    rel=0.05)
+    ok, msg = _ci_contains(lat, theory)
+    assert ok, msg
+    ok, msg = _ci_contains(util, rate / (vcpus * mu))
+    assert ok, msg
+
+
+def test_sgx_with_zero_costs_equals_native() -> None:
+    zero = {name: 0.0 for name in ("ecall_cycles", "ocall_cycles", "mee_miss_penalty_ns",
+                                   "tme_dependent_miss_penalty_ns")}
+    zero["ocall_cycles"] = 150.0  # a native OCALL is a plain system call
+    cfg = dataclasses.replace(memory_config(epc_pages=16384, timer_interrupts=False), costs=zero)
+    sgx = simulate(cfg, 0, 5)
+    native = simulate(cfg, 0, 5, native=True)
+    assert sgx.metrics["epc_faults_per_s"] == 0
+    for key in ("throughput_ops_s", "latency_mean_s", "latency_p99_s", "ops_completed",
+                "share_memory", "share_compute", "vcpu_utilisation"):
+        assert sgx.metrics[key] == pytest.approx(native.metrics[key], rel=1e-9), key
+    assert native.metrics["share_paging"] == 0 and native.metrics["enclave_startup_s"] == 0
+
+
+def test_native_is_faster_and_sgx_pays_transitions() -> None:
+    cfg = memory_config(epc_pages=16384)
+    sgx = simulate(cfg, 0, 2).metrics
+    native = simulate(cfg, 0, 2, native=True).metrics
+    assert sgx["latency_mean_s"] > native["latency_mean_s"]
+    assert sgx["share_transitions"] > 0 and native["aex_per_s"] == 0
+    assert sgx["timer_aex_per_s"] > 0
+
+
+def test_conservation_and_components_add_up() -> None:
+    # Overloaded with an admission limit: some dropped, some left in the system.
+    cfg = memory_config(epc_pages=2000, table_pages=4000, rate_per_s=40_000, max_in_system=50,
+                        check_invariants=True)
+    r = simulate(cfg, 0, 3)
+    m = r.metrics
+    assert m["ops_dropped"] > 0 and m["ops_in_system_at_end"] > 0
+    assert m["ops_arrived"] == m["ops_completed"] + m["ops_dropped"] + m["ops_in_system_at_end"]
+    a = r.arrays
+    done = ~np.isnan(a["end_s"])
+    assert not (done & a["dropped"]).any()
+    parts = sum(a[f"{p}_s"][done] for p in ("compute", "memory", "transitions", "paging",
+                                              "queueing"))
+    np.testing.assert_allclose(parts, a["latency_s"][done], rtol=1e-9, atol=1e-12)
+    shares = sum(m[f"share_{p}"] for p in ("compute", "memory", "transitions", "paging",
+                                           "queueing"))
+    assert shares == pytest.approx(1.0, abs=1e-9)
+    assert m["mean_in_system"] <= 50 + 1e-9
+
+
+def test_same_seed_same_metrics_bit_for_bit() -> None:
+    cfg = memory_config(epc_pages=3000, timer_interrupt_mode="poisson")
+    a = simulate(cfg, 1, 42)
+    b = simulate(cfg, 1, 42)
+    ma = {k: v for k, v in a.metrics.items() if k != "wall_time_s"}
+    mb = {k: v for k, v in b.metrics.items() if k != "wall_time_s"}
+    assert ma.keys() == mb.keys()
+    for k in ma:
+        assert ma[k] == mb[k] or (math.isnan(ma[k]) and math.isnan(mb[k])), k
+    for k in a.arrays:
+        np.testing.assert_array_equal(a.arrays[k], b.arrays[k])
+    c = simulate(cfg, 2, 42)
+    assert c.metrics["latency_mean_s"] != a.metrics["latency_mean_s"]
+
+
+def test_common_random_numbers_across_vm_sizes() -> None:
+    small = memory_config(vcpus=1, epc_pages=3000)
+    big = dataclasses.replace(small, vm=dataclasses.replace(small.vm, vcpus=8, epc_pages=20000))
+    a = simulate(small, 0, 9).arrays
+    b = simulate(big, 0, 9).arrays
+    n = min(len(a["arrival_s"]), len(b["arrival_s"]))
+    assert n > 100
+    np.testing.assert_array_equal(a["arrival_s"][:n], b["arrival_s"][:n])
+    np.testing.assert_array_equal(a["op_type"][:n], b["op_type"][:n])
+
+
+def test_closed_loop_littles_law_and_interactive_response_time() -> None:
+    clients, think_s, service_s = 8, 1e-3, 2e-4
+    cfg = dataclasses.replace(queue_config(2, 1.0, service_s, duration_s=3.0, warmup_s=0.3),
+                              arrival=ArrivalConfig("closed", clients=clients,
+                                                    think_time_s=think_s))
+    m = simulate(cfg, 0, 1).metrics
+    # Interactive response time law: X = N / (R + Z).
+    assert m["throughput_ops_s"] == pytest.approx(clients / (m["latency_mean_s"] + think_s),
+                                                  rel=0.02)
+    assert m["mean_in_system"] == pytest.approx(m["throughput_ops_s"] * m["latency_mean_s"],
+                                                rel=0.03)
+
+
+def test_phases_use_their_own_mix_and_arrivals() -> None:
+    base = memory_config(epc_pages=16384)
+    cfg = dataclasses.replace(base, phases=(
+        PhaseConfig("load", 0.2, mix={"put": 1.0},
+                    arrival=ArrivalConfig("poisson", rate_per_s=2000)),
+        PhaseConfig("run", None, mix={"get": 1.0}),
+    ))
+    r = simulate(cfg, 0, 4)
+    a = r.arrays
+    load = a["arrival_s"] < 0.2
+    assert set(a["op_type"][load].tolist()) == {r.op_names.index("put")}
+    assert set(a["op_type"][~load].tolist()) == {r.op_names.index("get")}
+    assert (a["phase"][load] == 0).all() and (a["phase"][~load] == 1).all()
+    assert load.sum() == pytest.approx(400, rel=0.2)
+    assert (~load).sum() == pytest.approx(5000 * 0.3, rel=0.1)
+
+
+def test_blocking_ocalls_release_the_vcpu() -> None:
+    op = OperationConfig("io", ecalls=1, compute_s=1e-4, ocalls=1, ocall_host_time_s=1e-3,
+                         ocall_blocking=True)
+    cfg = dataclasses.replace(queue_config(1, 1500.0, 1e-4), operations=(op,))
+    m_block = simulate(cfg, 0, 1).metrics
+    cfg2 = dataclasses.replace(cfg, operations=(dataclasses.replace(op, ocall_blocking=False),))
+    m_spin = simulate(cfg2, 0, 1).metrics
+    # Blocking: the vCPU only serves ~0.1 ms per op; spinning holds it 1.1 ms (overloaded).
+    assert m_block["vcpu_utilisation"] < 0.3
+    assert m_spin["vcpu_utilisation"] > 0.95
+    assert m_block["latency_mean_s"] < m_spin["latency_mean_s"]
+
+
+def test_switchless_workers_occupy_vcpus_and_cut_transitions() -> None:
+    op = OperationConfig("sl", compute_s=2e-5, ocalls=4, ocall_host_time_s=1e-6,
+                         call_mode="switchless")
+    base = queue_config(2, 2000.0, 2e-5)
+    enc = dataclasses.replace(base.enclaves[0], switchless_workers=1)
+    cfg = dataclasses.replace(base, enclaves=(enc,), operations=(op,))
+    sl = simulate(cfg, 0, 1).metrics
+    sdk_cfg = dataclasses.replace(cfg, operations=(dataclasses.replace(op, call_mode="sdk"),))
+    sdk = simulate(sdk_cfg, 0, 1).metrics
+    assert sl["vcpu_utilisation"] >= 0.5  # the polling worker holds one of two vCPUs
+    assert sl["share_transitions"] < sdk["share_transitions"]
+    with pytest.raises(ScenarioError, match="switchless"):
+        simulate(dataclasses.replace(cfg, enclaves=(dataclasses.replace(enc,
+                                                                        switchless_workers=2),)))
+
+
+def test_timer_interrupt_rate_expected_and_poisson() -> None:
+    cfg = dataclasses.replace(queue_config(2, 5000.0, 1e-4),
+                              settings=SimulationSettings(duration_s=2.0, warmup_s=0.2))
+    m = simulate(cfg, 0, 1).metrics
+    # 250 per busy second of in-enclave time; busy vCPU-seconds per second = 0.5 x 2.
+    assert m["timer_aex_per_s"] == pytest.approx(250 * m["vcpu_utilisation"] * 2, rel=0.02)
+    cfg_p = dataclasses.replace(cfg, settings=dataclasses.replace(cfg.settings,
+                                                                  timer_interrupt_mode="poisson"))
+    mp = simulate(cfg_p, 0, 1).metrics
+    assert mp["timer_aex_per_s"] == pytest.approx(m["timer_aex_per_s"], rel=0.1)
+
+
+def test_bad_config_is_reported_with_key_paths() -> None:
+    cfg = memory_config()
+    bad_op = dataclasses.replace(cfg.operations[0], memory=(MemoryAccessConfig("tabel", 4),))
+    bad = dataclasses.replace(cfg, operations=(bad_op,), costs={"ecal_cycles": 1.0})
+    with pytest.raises(ScenarioError) as info:
+        simulate(bad)
+    text = str(info.value)
+    assert "workload.operations.get.memory.0.region" in text and "'table'" in text
+    assert "costs.ecal_cycles" in text and "ecall_cycles" in text

@@ -189,6 +189,26 @@ class Slo:
     def from_dict(cls, data: Mapping[str, Any]) -> Slo:
         return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
 
+    @classmethod
+    def from_spec(cls, spec: Any) -> Slo:
+        """From a scenario's ``slo`` section (:class:`epcsim.scenario.spec.Slo`: fields
+        ``target_load_per_s``, ``latency_bound_s``, ``latency_percentile``,
+        ``budget_usd_per_month``, ``headroom``), read by attribute so this module does not
+        import the scenario package. Raises :class:`EpcsimError` when the target load or the
+        latency bound is missing (sizing needs both)."""
+        target = getattr(spec, "target_load_per_s", None)
+        bound = getattr(spec, "latency_bound_s", None)
+        missing = [k for k, v in (("slo.target_load", target), ("slo.latency_bound", bound))
+                   if v is None]
+        if target is None or bound is None:
+            raise EpcsimError(f"{' and '.join(missing)}: sizing needs a target load and a "
+                              "latency bound (e.g. `target_load: 20000/s`, "
+                              "`latency_bound: 5 ms`)")
+        return cls(target_load_ops_s=float(target), latency_bound_s=float(bound),
+                   latency_percentile=float(getattr(spec, "latency_percentile", 99.0)),
+                   budget_usd_per_month=getattr(spec, "budget_usd_per_month", None),
+                   headroom_fraction=float(getattr(spec, "headroom", 0.0)))
+
 
 # --------------------------------------------------------------------------- evaluation cache
 

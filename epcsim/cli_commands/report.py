@@ -1,0 +1,28 @@
+"""``epcsim report RESULTS_DIR``: rebuild report.html and report.md from stored results.
+
+Reads what ``epcsim run`` stored in the folder (``summary.csv``, and when present
+``sizing.json``, ``scenario.resolved.yaml`` or ``.json``, ``mrc.csv``, ``provenance.json``)
+and rewrites the report without running the model. See :mod:`epcsim.report`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from epcsim.report import report_from_results
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="rebuild a study's report from its stored results",
+                       description="Rebuild report.html and report.md in RESULTS_DIR from the "
+                                   "results `epcsim run` stored there, without simulating.")
+    p.add_argument("results_dir", metavar="RESULTS_DIR",
+                   help="a study's results folder, e.g. results/quickstart")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    html_path, md_path = report_from_results(args.results_dir)
+    print(f"report: {html_path}")
+    print(f"        {md_path}")
+    return 0

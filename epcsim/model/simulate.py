@@ -359,7 +359,8 @@ class _Model:
                         self.ctr.ipi_aex += self.running[e]
                         self.epoch[e] += 1
                 self.ctr.evictions += n
-                self.ctr.batches += 1
+                if n:
+                    self.ctr.batches += 1
                 if cost > 0:
                     yield env.timeout(cost)
                     self.ctr.ksgxd_busy_s += cost

@@ -1,0 +1,23 @@
+"""``epcsim schema``: print the JSON Schema of the scenario format (for editors)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from epcsim.scenario import scenario_json_schema
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("schema", help="print the JSON Schema of scenario files",
+                       description="Print the JSON Schema of the scenario format, so editors "
+                                   "(e.g. VS Code's YAML extension) can validate and complete "
+                                   "scenarios.")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    json.dump(scenario_json_schema(), sys.stdout, indent=2, sort_keys=False)
+    sys.stdout.write("\n")
+    return 0

@@ -1,0 +1,129 @@
+"""Loading a scenario: read, parse, apply overrides, validate, cross-check, in that order.
+
+:func:`load_scenario` is the one entry point (the CLI and notebooks both use it). It takes a
+path or an already-parsed mapping, applies ``--set`` overrides, and returns a frozen,
+normalised :class:`~epcsim.scenario.spec.Scenario`, or raises one
+:class:`~epcsim.errors.ScenarioError` listing every problem found, each with the file, the
+line where known, the key path, what was expected, what was found and a did-you-mean.
+
+Assumptions: relative file names inside a scenario (arrival and page traces) are relative to
+the scenario file's folder (to the working folder for a mapping); a scenario without a
+``name`` takes the file's name without its extension.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path as FsPath
+from typing import Any
+
+from pydantic import ValidationError
+
+from epcsim.errors import Problem, ScenarioError
+from epcsim.scenario.overrides import apply_overrides
+from epcsim.scenario.problems import issues_from_validation_error, to_problem
+from epcsim.scenario.spec import Scenario
+from epcsim.scenario.yamlload import (
+    MAX_FILE_BYTES,
+    YamlProblem,
+    decode_scenario_bytes,
+    load_yaml_text,
+)
+
+
+def _yaml_problem(p: YamlProblem, file: str | None) -> Problem:
+    key = ".".join(str(s) for s in p.path) or None
+    return Problem(p.message, file=file, line=p.line, key_path=key, expected=p.expected,
+                   found=p.found)
+
+
+def read_scenario_file(path: str | os.PathLike[str]) -> tuple[Any, dict[Any, int]]:
+    """The raw data of a scenario file and the line of every key path; ScenarioError if the
+    file cannot be read as a bounded, safe YAML mapping."""
+    file = os.fspath(path)
+    try:
+        size = os.stat(file).st_size
+        if size > MAX_FILE_BYTES:
+            raise ScenarioError([Problem(
+                "file too large for a scenario; refused without reading it", file=file,
+                expected=f"at most {MAX_FILE_BYTES // 1024} KiB", found=f"{size} bytes")])
+        with open(file, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise ScenarioError([Problem("no such scenario file", file=file)]) from None
+    except IsADirectoryError:
+        raise ScenarioError([Problem("a folder, not a scenario file", file=file)]) from None
+    except OSError as exc:
+        raise ScenarioError([Problem(f"cannot read the file: {exc.strerror}",
+                                     file=file)]) from None
+    text, problems = decode_scenario_bytes(data)
+    if text is None:
+        raise ScenarioError([_yaml_problem(p, file) for p in problems])
+    doc = load_yaml_text(text)
+    if doc.problems:
+        raise ScenarioError([_yaml_problem(p, file) for p in doc.problems])
+    return doc.data, doc.lines
+
+
+def _shape_problem(data: Any, file: str | None) -> Problem | None:
+    if data is None:
+        return Problem("empty scenario", file=file, expected="a mapping with at least "
+                       "`enclaves` and `workload`", found="nothing")
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else "text" if isinstance(
+            data, str) else type(data).__name__
+        return Problem("a scenario must be a mapping (key: value lines)", file=file, line=1,
+                       expected="a mapping with `enclaves`, `workload`, ...", found=kind)
+    return None
+
+
+def _vm_shorthand(data: dict[str, Any], lines: dict[Any, int]) -> None:
+    """``vm: [DC4s_v2]`` means ``vm: {sizes: [DC4s_v2]}``; keep the lines pointing right."""
+    vm = data.get("vm")
+    if isinstance(vm, list | str):
+        data["vm"] = {"sizes": vm if isinstance(vm, list) else [vm]}
+        for key in [k for k in lines if len(k) >= 2 and k[0] == "vm"]:
+            lines[("vm", "sizes", *key[1:])] = lines.pop(key)
+        if ("vm",) in lines:
+            lines[("vm", "sizes")] = lines[("vm",)]
+
+
+def load_scenario(source: str | os.PathLike[str] | Mapping[str, Any],
+                  overrides: Iterable[str] = (), *,
+                  base_dir: str | os.PathLike[str] | None = None) -> Scenario:
+    """Load, override, validate and normalise a scenario.
+
+    ``source`` is a path to a YAML file or a mapping in the same form as the YAML.
+    ``overrides`` are ``"key.path=value"`` strings (value parsed as YAML). ``base_dir``: where
+    relative trace file names point (default: the scenario file's folder, or the working
+    folder for a mapping). Raises :class:`~epcsim.errors.ScenarioError` with every problem.
+    """
+    if isinstance(source, Mapping):
+        file = None
+        data: Any = copy.deepcopy(dict(source))
+        lines: dict[Any, int] = {}
+        folder = os.fspath(base_dir) if base_dir is not None else os.getcwd()
+    else:
+        file = os.fspath(source)
+        data, lines = read_scenario_file(file)
+        folder = os.fspath(base_dir) if base_dir is not None else \
+            os.path.dirname(os.path.abspath(file))
+    shape = _shape_problem(data, file)
+    if shape is not None:
+        raise ScenarioError([shape])
+    _vm_shorthand(data, lines)
+    overrides = list(overrides)
+    if overrides:
+        problems = apply_overrides(data, overrides)
+        if problems:
+            raise ScenarioError(problems)
+        _vm_shorthand(data, lines)
+    if "name" not in data and file is not None:
+        data["name"] = FsPath(file).stem
+    try:
+        return Scenario.model_validate(data, context={"base_dir": folder})
+    except ValidationError as exc:
+        issues = issues_from_validation_error(exc, data, Scenario)
+        raise ScenarioError([to_problem(i, data, lines, file) for i in issues]) from None

@@ -1,0 +1,200 @@
+"""The study plan: VM sizes x sweep points x replications, each run with a stable key.
+
+A scenario's ``sweep`` maps key paths to lists of values; the study is their cartesian
+product (in the order the sweep lists them, the last key varying fastest). Each sweep point
+is the scenario with those values written in and validated again, so a swept value is checked
+exactly like a written one (``64 MiB`` is parsed, regions must still fit...). For each point,
+every selected VM size and every replication is one run.
+
+Seeds: every run of a study uses the scenario's root seed (``simulation.seed``, which may
+itself be swept) and its replication number; the model derives its streams with
+``numpy.random.SeedSequence(seed, spawn_key=(replication, stream_id))``. The same trace is
+therefore seen by every VM size (common random numbers).
+
+``RunPoint.run_key`` is the SHA-256 of a canonical JSON of everything that determines the run's
+result: the resolved scenario (sweep applied; without ``name``, ``description``, ``vm``
+selection, ``slo``, ``sweep`` and ``simulation.replications``, which do not change one run),
+the VM entry, the replication, the seed and the epcsim version. It is a cache key: equal keys,
+equal results. Trace files are named by path, not by content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from epcsim import __version__, units
+from epcsim.catalog import VmSize
+from epcsim.errors import EpcsimError
+from epcsim.scenario.paths import PathError, get_path, split_key_path, with_values
+from epcsim.scenario.spec import Scenario
+from epcsim.scenario.vms import resolve_vm_sizes
+
+#: Most runs one study may plan.
+MAX_RUNS = 200_000
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One combination of sweep values and the scenario with them applied."""
+
+    index: int
+    values: dict[str, object]
+    values_normalised: dict[str, object]
+    scenario: Scenario
+
+
+@dataclass(frozen=True)
+class RunPoint:
+    """One simulation run: a VM size, a sweep point, a replication.
+
+    ``point``: sweep key path -> value as written; ``point_normalised``: the same paths read
+    back from the resolved scenario (base units); ``scenario``: the scenario with the sweep
+    applied (its ``sweep`` is empty); ``seed``: the root seed; ``run_key``: see the module
+    docstring.
+    """
+
+    vm: VmSize
+    point: dict[str, object]
+    point_normalised: dict[str, object]
+    scenario: Scenario
+    replication: int
+    seed: int
+    run_key: str
+    point_index: int
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """Every run of a study, in order: sweep point, then VM size, then replication."""
+
+    scenario: Scenario
+    points: list[SweepPoint]
+    runs: list[RunPoint]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def vm_sizes(self) -> list[str]:
+        """Size names evaluated in any sweep point, in first-seen order."""
+        return list(dict.fromkeys(r.vm.size for r in self.runs))
+
+    def describe(self) -> str:
+        """Human summary for ``epcsim check``: what will run, and how many runs."""
+        scn = self.scenario
+        n_vm = len(self.vm_sizes)
+        reps = {p.scenario.simulation.replications for p in self.points}
+        rep_text = str(reps.pop()) if len(reps) == 1 else "varying"
+        lines = [f"scenario {scn.name}" + (f": {scn.description.strip().splitlines()[0]}"
+                                           if scn.description.strip() else "")]
+        lines.append(f"  VM sizes ({n_vm}): {', '.join(self.vm_sizes)}")
+        enc = ", ".join(f"{e.name} ({units.format_bytes(e.size_bytes)}, {e.threads} threads)"
+                        for e in scn.enclaves)
+        lines.append(f"  enclaves: {enc}")
+        sim = scn.simulation
+        lines.append(f"  simulation: {units.format_time(sim.duration_s)} "
+                     f"(warm-up {units.format_time(sim.warmup_s)}), seed {sim.seed}, "
+                     f"{sim.clock} clock" + (", with native baseline"
+                                             if sim.native_baseline else ""))
+        if scn.sweep:
+            lines.append(f"  sweep points ({len(self.points)}):")
+            for key, values in scn.sweep.items():
+                lines.append(f"    {key} = " + " | ".join(_show(v) for v in values))
+        lines.append(f"  {n_vm} VM size{'s' if n_vm != 1 else ''} x {len(self.points)} sweep "
+                     f"point{'s' if len(self.points) != 1 else ''} x {rep_text} "
+                     f"replication{'s' if rep_text != '1' else ''} = {len(self.runs)} runs")
+        for note in self.notes:
+            lines.append(f"  note: {note}")
+        return "\n".join(lines)
+
+
+def _show(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def run_key(scenario: Scenario, vm: VmSize, replication: int, seed: int) -> str:
+    """SHA-256 (hex) of everything that determines one run's result (see module doc)."""
+    dumped = scenario.model_dump(mode="json", exclude={
+        "name": True, "description": True, "vm": True, "slo": True, "sweep": True,
+        "simulation": {"replications"}})
+    payload = {"scenario": dumped, "vm": vm.to_dict(), "replication": replication,
+               "seed": seed, "epcsim_version": __version__}
+    return hashlib.sha256(_canonical(payload).encode("ascii")).hexdigest()
+
+
+def apply_point(scenario: Scenario, assignments: dict[str, object]) -> Scenario:
+    """The scenario with ``key.path -> value`` assignments written in (as YAML values) and
+    validated again; its ``sweep`` is emptied. Raises ScenarioError-free pydantic errors only
+    for values that :class:`Scenario` validation already accepted in the sweep check."""
+    source = scenario.source
+    source.pop("sweep", None)
+    data = with_values(source, dict(assignments))
+    return Scenario.model_validate(data, context=scenario.context)
+
+
+def _normalised(scn: Scenario, key: str) -> object:
+    try:
+        return get_path(scn.model_dump(mode="json", by_alias=True), split_key_path(key))
+    except PathError:
+        return None
+
+
+def _notes(scn: Scenario, vms: list[VmSize]) -> list[str]:
+    notes = []
+    retired = [vm.size for vm in vms if vm.is_retired()]
+    if retired:
+        notes.append("retired on their retirement date (modelled anyway): " + ", ".join(
+            retired))
+    threads = sum(e.threads for e in scn.enclaves)
+    fewer = [vm.size for vm in vms if vm.vcpus < threads]
+    if fewer:
+        notes.append(f"{threads} enclave threads time-share the vCPUs of " + ", ".join(fewer))
+    total = sum(e.size_bytes for e in scn.enclaves)
+    small = [vm.size for vm in vms if vm.epc_bytes < total]
+    if small:
+        notes.append(f"the enclaves ({units.format_bytes(total)}) exceed the EPC of "
+                     + ", ".join(small) + ": expect EPC paging there")
+    if any(e.edmm for e in scn.enclaves):
+        sgx1 = [vm.size for vm in vms if vm.sgx_generation == 1]
+        if sgx1:
+            notes.append("edmm is ignored on SGX1 sizes: " + ", ".join(sgx1))
+    arrival = scn.workload.arrival
+    rate = getattr(arrival, "rate_per_s", None)
+    if rate is not None and rate * scn.simulation.duration_s > 1e7:
+        notes.append(f"about {rate * scn.simulation.duration_s:.3g} operations per run: "
+                     "expect long runs")
+    return notes
+
+
+def plan_study(scenario: Scenario) -> StudyPlan:
+    """Expand the scenario into runs: sweep points (cartesian product) x selected VM sizes x
+    replications. Raises :class:`EpcsimError` when the study would exceed :data:`MAX_RUNS`."""
+    keys = list(scenario.sweep)
+    combos = list(itertools.product(*(scenario.sweep[k] for k in keys))) if keys else [()]
+    points: list[SweepPoint] = []
+    runs: list[RunPoint] = []
+    notes: dict[str, None] = {}
+    for index, combo in enumerate(combos):
+        values = dict(zip(keys, combo, strict=True))
+        scn = apply_point(scenario, values) if keys else scenario
+        normalised = {k: _normalised(scn, k) for k in keys}
+        points.append(SweepPoint(index, values, normalised, scn))
+        vms = resolve_vm_sizes(scn)
+        notes.update(dict.fromkeys(_notes(scn, vms)))
+        reps = scn.simulation.replications
+        if len(runs) + len(vms) * reps > MAX_RUNS:
+            raise EpcsimError(f"study too large: more than {MAX_RUNS} runs (VM sizes x sweep "
+                              "points x replications); shrink the sweep or the replications")
+        seed = scn.simulation.seed
+        for vm in vms:
+            for rep in range(reps):
+                runs.append(RunPoint(vm=vm, point=values, point_normalised=normalised,
+                                     scenario=scn, replication=rep, seed=seed,
+                                     run_key=run_key(scn, vm, rep, seed), point_index=index))
+    return StudyPlan(scenario=scenario, points=points, runs=runs, notes=list(notes))

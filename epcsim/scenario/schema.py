@@ -1,0 +1,41 @@
+"""The JSON Schema of the scenario format, for editors (validation and completion).
+
+Generated from the same specs that validate scenarios (:mod:`epcsim.scenario.spec`), in
+pydantic's validation mode with the YAML keys (aliases). Quantities accept a number in the
+base unit or a string with a unit (``"93 MiB"``); the ``costs`` section lists every cost
+parameter by name. Cross-field rules (regions fit in their enclave...) cannot be expressed in
+JSON Schema; ``epcsim check`` applies them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from epcsim.costs import cost_parameters
+from epcsim.scenario.spec import Scenario
+
+SCHEMA_ID = "https://epcsim.invalid/schema/scenario.json"
+
+
+def scenario_json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of a scenario file."""
+    schema = Scenario.model_json_schema(by_alias=True, mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = SCHEMA_ID
+    schema["title"] = "epcsim scenario"
+    costs = schema["properties"]["costs"]
+    costs["additionalProperties"] = False
+    costs["properties"] = {
+        name: {"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}],
+               "description": f"{p.description} Default {p.default:g} {p.unit}."}
+        for name, p in cost_parameters().items()
+    }
+    costs.pop("default", None)
+    vm = schema["$defs"]["VmSection"]["properties"]["sizes"]
+    vm.pop("default", None)
+    schema["properties"]["vm"] = {
+        "anyOf": [{"$ref": "#/$defs/VmSection"}, {"type": "array", "items": {"type": "string"}},
+                  {"type": "string"}],
+        "description": schema["properties"]["vm"].get("description", ""),
+    }
+    return schema

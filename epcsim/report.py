@@ -60,8 +60,12 @@ FIGURES_DIR = "figures"
 def _failed(summary: pd.DataFrame) -> pd.Series:
     if "error" not in summary:
         return pd.Series(False, index=summary.index)
-    err = summary["error"].fillna("").astype(str).str.strip()
-    return err != ""
+    return _error_text(summary["error"]).str.strip() != ""
+
+
+def _error_text(errors: pd.Series) -> pd.Series:
+    """The error column as strings, "" where empty (a CSV reads empty cells as NaN)."""
+    return errors.astype(object).where(errors.notna(), "").astype(str)
 
 
 def aggregate_runs(summary: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
@@ -558,7 +562,7 @@ def build_report(summary: pd.DataFrame, sizing: SizingResult | None,
     """The report as (HTML text, Markdown text, [(figure name, PNG bytes)]); no I/O."""
     summary = summary.copy()
     if "error" in summary:
-        summary["error"] = summary["error"].fillna("").astype(str)
+        summary["error"] = _error_text(summary["error"])
     agg = aggregate_runs(summary)
     scen = scenario_info.get("scenario") or {}
     name = str(scenario_info.get("name") or (scen.get("name") if isinstance(scen, Mapping)

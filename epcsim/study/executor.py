@@ -245,7 +245,7 @@ class DaskBackend(Backend):
         window = max(4, 2 * sum(self.client.nthreads().values()))
         next_index = 0
         pending: dict[Any, int] = {}
-        completed = as_completed()
+        completed = as_completed(loop=self.client.loop)
 
         def submit_more() -> None:
             nonlocal next_index

@@ -21,12 +21,14 @@ service rates).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from epcsim.study.task import RunOutcome
+from epcsim.study.task import RunOutcome, RunTask
 
 
 def mm1_waits(arrival_rate: float, service_rate: float, n_customers: int,
@@ -97,3 +99,20 @@ def run_mm1(payload: Mapping[str, Any]) -> RunOutcome:
                       provenance={"model": "M/M/1 Lindley", "seed": int(payload["seed"]),
                                   "replication": int(payload["replication"]),
                                   "rho": lam / mu})
+
+
+def mm1_task(arrival_rate: float, replication: int, *, service_rate: float = 1.0,
+             n_customers: int = 2000, seed: int = 0, **options: Any) -> RunTask:
+    """The :class:`RunTask` of one M/M/1 replication (``options``: see :func:`run_mm1`).
+
+    Labels: ``arrival_rate``, ``service_rate``, ``replication``. The run key is the SHA-256
+    of the payload's canonical JSON (first 32 hex digits), so any change to the payload gives
+    a new key.
+    """
+    payload = {"arrival_rate": arrival_rate, "service_rate": service_rate,
+               "n_customers": n_customers, "seed": seed, "replication": replication, **options}
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    run_key = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+    return RunTask(run_key=run_key, fn="epcsim.study.mm1:run_mm1", payload=payload,
+                   labels={"arrival_rate": arrival_rate, "service_rate": service_rate,
+                           "replication": replication})

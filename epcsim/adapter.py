@@ -1,0 +1,193 @@
+"""From a validated scenario to the timing model's inputs.
+
+:func:`model_config` turns one :class:`~epcsim.scenario.Scenario` (sweep point applied) and one
+:class:`~epcsim.catalog.VmSize` into the :class:`~epcsim.model.ModelConfig` of resolved numbers
+that :func:`epcsim.model.simulate` runs. The scenario has already checked every value; this
+module only re-expresses it: sizes in bytes become 4 KiB pages (rounded up: a region of
+4097 bytes occupies two pages), the clock is chosen (``vm.clock`` if the scenario sets it,
+else ``simulation.clock``), ``llc_miss_fraction: model`` becomes ``None`` (the model derives
+it), and arrival-trace files are read into timestamps.
+
+It imports the scenario and the model but nothing of pandas, files other than arrival traces,
+or plotting, so a worker process can build configs cheaply.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from epcsim.catalog import VmSize
+from epcsim.errors import EpcsimError
+from epcsim.model import (
+    ArrivalConfig,
+    EnclaveConfig,
+    MemoryAccessConfig,
+    ModelConfig,
+    OperationConfig,
+    PhaseConfig,
+    RegionConfig,
+    SimulationSettings,
+    VmConfig,
+)
+from epcsim.scenario import Scenario
+from epcsim.units import PAGE_BYTES
+
+#: Most timestamps an arrival trace may hold (about 160 MB of float64).
+MAX_ARRIVAL_TIMESTAMPS = 20_000_000
+
+
+def pages_of(size_bytes: int) -> int:
+    """4 KiB pages needed to hold ``size_bytes`` (rounded up)."""
+    return max(1, math.ceil(size_bytes / PAGE_BYTES))
+
+
+def read_arrival_timestamps(path: str, where: str = "workload.arrival.file") -> tuple[float, ...]:
+    """Arrival times in seconds from a CSV/text file: one number per line (the first column
+    of a CSV; a header line is skipped). Raises :class:`EpcsimError` on anything else."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read(256 * 1024 * 1024).splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EpcsimError(f"{path}: {where}: cannot read arrival trace ({exc})") from None
+    values: list[float] = []
+    for number, line in enumerate(lines, start=1):
+        text = line.split(",")[0].strip()
+        if not text or text.startswith("#"):
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            if not values and number == 1:
+                continue  # a header
+            raise EpcsimError(f"{path}:{number}: {where}: expected a time in seconds, "
+                              f"found {text[:40]!r}") from None
+        if not math.isfinite(value) or value < 0:
+            raise EpcsimError(f"{path}:{number}: {where}: expected a time >= 0 s, found {text!r}")
+        if values and value < values[-1]:
+            raise EpcsimError(f"{path}:{number}: {where}: timestamps must not decrease "
+                              f"({value} after {values[-1]})")
+        values.append(value)
+        if len(values) > MAX_ARRIVAL_TIMESTAMPS:
+            raise EpcsimError(f"{path}: {where}: more than {MAX_ARRIVAL_TIMESTAMPS} arrivals")
+    if not values:
+        raise EpcsimError(f"{path}: {where}: the arrival trace is empty")
+    return tuple(values)
+
+
+def _arrival(spec: Any, where: str) -> ArrivalConfig:
+    if spec.kind == "poisson":
+        return ArrivalConfig(kind="poisson", rate_per_s=float(spec.rate_per_s))
+    if spec.kind == "closed":
+        return ArrivalConfig(kind="closed", clients=int(spec.clients),
+                             think_time_s=float(spec.think_time_s))
+    return ArrivalConfig(kind="trace", timestamps_s=read_arrival_timestamps(spec.file, where))
+
+
+def _pages_spec(pages: Any) -> int | dict[str, Any]:
+    if isinstance(pages, int):
+        return pages
+    return {k: v for k, v in pages.model_dump().items() if v is not None}
+
+
+def model_config(scenario: Scenario, vm: VmSize) -> ModelConfig:
+    """The timing model's input for ``scenario`` (sweep applied) on ``vm``."""
+    sim = scenario.simulation
+    clock = scenario.vm.clock or sim.clock
+    vm_config = VmConfig.from_vm_size(vm, clock=clock)
+    if sim.llc_bytes is not None:
+        vm_config = VmConfig(name=vm_config.name, vcpus=vm_config.vcpus,
+                             clock_hz=vm_config.clock_hz, sgx_generation=vm_config.sgx_generation,
+                             epc_pages=vm_config.epc_pages, llc_bytes=int(sim.llc_bytes))
+    enclaves = tuple(
+        EnclaveConfig(
+            name=e.name,
+            regions=tuple(RegionConfig(name=r.name, pages=pages_of(r.size_bytes))
+                          for r in e.regions),
+            threads=e.threads,
+            size_pages=max(pages_of(e.size_bytes),
+                           sum(pages_of(r.size_bytes) for r in e.regions)),
+            edmm=e.edmm,
+            paging=e.paging,
+            switchless_workers=e.switchless_workers,
+        )
+        for e in scenario.enclaves)
+    only_enclave = scenario.enclaves[0].name if len(scenario.enclaves) == 1 else None
+    operations = tuple(
+        OperationConfig(
+            name=op.name,
+            weight=float(op.weight),
+            enclave=op.enclave or only_enclave,
+            ecalls=op.ecalls,
+            ocalls=op.ocalls,
+            ocall_host_time_s=float(op.ocall_host_time_s),
+            ocall_blocking=op.ocall_blocking,
+            call_mode=op.call_mode,
+            compute_cycles=float(op.compute.cycles),
+            compute_s=float(op.compute.time_s),
+            memory=tuple(
+                MemoryAccessConfig(
+                    region=m.region,
+                    pages=_pages_spec(m.pages),
+                    pattern=m.pattern.model_dump(),
+                    cache_lines_per_page=m.cache_lines_per_page,
+                    llc_miss_fraction=None if m.llc_miss_fraction == "model"
+                    else float(m.llc_miss_fraction),
+                    dependent_fraction=float(m.dependent_fraction),
+                )
+                for m in op.memory),
+        )
+        for op in scenario.workload.operations)
+    phases = tuple(
+        PhaseConfig(
+            name=ph.name,
+            duration_s=ph.duration_s,
+            mix=dict(ph.mix) if ph.mix is not None else None,
+            arrival=_arrival(ph.arrival, f"workload.phases.{ph.name}.arrival.file")
+            if ph.arrival is not None else None,
+        )
+        for ph in scenario.workload.phases)
+    settings = SimulationSettings(
+        duration_s=float(sim.duration_s),
+        warmup_s=float(sim.warmup_s),
+        timer_interrupts=sim.timer_interrupts,
+        epc_policy=sim.epc_policy,
+    )
+    return ModelConfig(
+        vm=vm_config,
+        enclaves=enclaves,
+        operations=operations,
+        arrival=_arrival(scenario.workload.arrival, "workload.arrival.file"),
+        settings=settings,
+        phases=phases,
+        costs=dict(scenario.costs),
+    )
+
+
+def working_set_bytes(scenario: Scenario) -> int:
+    """Bytes of the regions that some operation touches (the workload's working set)."""
+    touched: set[tuple[str, str]] = set()
+    only = scenario.enclaves[0].name
+    for op in scenario.workload.operations:
+        for m in op.memory:
+            touched.add((op.enclave or only, m.region))
+    total = 0
+    for e in scenario.enclaves:
+        for r in e.regions:
+            if (e.name, r.name) in touched:
+                total += pages_of(r.size_bytes) * PAGE_BYTES
+    return total
+
+
+def offered_load_ops_s(scenario: Scenario) -> float:
+    """Offered load of an open-loop scenario's main arrival process (NaN when closed)."""
+    arrival = scenario.workload.arrival
+    if arrival.kind == "poisson":
+        return float(arrival.rate_per_s)
+    if arrival.kind == "trace":
+        ts = np.asarray(read_arrival_timestamps(arrival.file))
+        span = float(ts[-1] - ts[0])
+        return (len(ts) - 1) / span if span > 0 else float("nan")
+    return float("nan")

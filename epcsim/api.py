@@ -1,0 +1,227 @@
+"""The public Python API: what the command line does, in a line or two from a notebook.
+
+>>> import epcsim
+>>> scn = epcsim.load_scenario("scenarios/quickstart.yaml", overrides=["simulation.seed=7"])
+>>> study = epcsim.run_study(scn, out_dir="results/quickstart")   # doctest: +SKIP
+>>> study.aggregate[["vm_size", "throughput_ops_s", "latency_p99_s"]]  # doctest: +SKIP
+
+:func:`run_study` expands the scenario into runs (VM sizes x sweep points x replications),
+executes the runs not already in ``out_dir`` on a local process pool or a Dask cluster, and
+returns a :class:`StudyOutput` with pandas frames. It writes only inside ``out_dir``:
+``summary.csv`` (one row per run), ``summary_ci.csv`` (means and 95% confidence intervals
+over replications), ``runs/`` (one record per run, reused on a rerun), ``scenario.yaml`` (the
+file as given), ``scenario.resolved.json`` and ``provenance.json``. Nothing here prints
+unless ``progress=True``.
+
+:func:`simulate_run` runs one VM size and replication in-process and writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from epcsim import __version__
+from epcsim.adapter import model_config, offered_load_ops_s, working_set_bytes
+from epcsim.catalog import VmSize
+from epcsim.errors import EpcsimError
+from epcsim.execute import RunPayload
+from epcsim.model import RunResult, simulate
+from epcsim.scenario import RunPoint, Scenario, StudyPlan, load_scenario, plan_study
+from epcsim.study import confidence_intervals
+from epcsim.study import run_study as _run_tasks
+from epcsim.study.store import atomic_write_bytes
+from epcsim.study.task import RunTask
+
+__all__ = ["StudyOutput", "load_scenario", "plan_study", "run_study", "simulate_run",
+           "study_tasks"]
+
+#: The folder every study writes below unless told otherwise.
+RESULTS_ROOT = Path("results")
+
+
+@dataclass
+class StudyOutput:
+    """A finished (or partly failed) study.
+
+    Attributes:
+        scenario: the scenario as loaded; ``plan``: its runs.
+        out_dir: the results folder.
+        summary: one row per run (columns in docs/metrics.md); the same as ``summary.csv``.
+        aggregate: one row per VM size and sweep point: each metric's mean over replications
+            with ``<metric>_ci_low``/``<metric>_ci_high`` (95% Student t) and
+            ``n_replications``; the same as ``summary_ci.csv``.
+        n_failed: runs that failed (their ``error`` column says why).
+        report_text: the study machinery's closing summary (runs reused, run, failed).
+        details: run key -> per-operation DataFrame, read lazily from ``runs/``.
+    """
+
+    scenario: Scenario
+    plan: StudyPlan
+    out_dir: Path
+    summary: pd.DataFrame
+    aggregate: pd.DataFrame
+    n_failed: int
+    report_text: str
+    details: Mapping[str, pd.DataFrame]
+    wall_s: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _labels(run: RunPoint) -> dict[str, Any]:
+    vm = run.vm
+    labels: dict[str, Any] = {
+        "vm_size": vm.size,
+        "series": vm.series,
+        "vcpus": vm.vcpus,
+        "epc_mib": vm.epc_mib,
+        "sgx_generation": vm.sgx_generation,
+        "usd_per_hour": vm.linux_usd_per_hour,
+    }
+    for key, value in run.point_normalised.items():
+        labels[key] = value if isinstance(value, str | int | float | bool) or value is None \
+            else json.dumps(value, sort_keys=True)
+    labels["working_set_mib"] = working_set_bytes(run.scenario) / 2**20
+    labels["offered_load_ops_s"] = offered_load_ops_s(run.scenario)
+    labels["replication"] = run.replication
+    labels["seed"] = run.seed
+    return labels
+
+
+def study_tasks(plan: StudyPlan, *, keep_detail: bool = True) -> list[RunTask]:
+    """One :class:`RunTask` per run of ``plan``, in plan order."""
+    configs: dict[tuple[int, str], Any] = {}
+    tasks = []
+    for run in plan.runs:
+        key = (run.point_index, run.vm.size)
+        if key not in configs:
+            configs[key] = model_config(run.scenario, run.vm)
+        payload = RunPayload(config=configs[key], replication=run.replication, seed=run.seed,
+                             native_baseline=run.scenario.simulation.native_baseline,
+                             keep_detail=keep_detail)
+        tasks.append(RunTask(run_key=run.run_key, fn="epcsim.execute:run_point",
+                             payload=payload, labels=_labels(run)))
+    return tasks
+
+
+def _resolve_out_dir(scenario: Scenario, out_dir: str | os.PathLike[str] | None) -> Path:
+    if out_dir is not None:
+        return Path(out_dir)
+    return RESULTS_ROOT / scenario.name
+
+
+def _provenance(scenario: Scenario, plan: StudyPlan, started: float, wall_s: float,
+                backend: str, argv: Sequence[str] | None) -> dict[str, Any]:
+    import numpy
+    import simpy
+
+    return {
+        "epcsim_version": __version__,
+        "scenario": scenario.name,
+        "seed": scenario.simulation.seed,
+        "runs": len(plan.runs),
+        "started_utc": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
+        "wall_s": round(wall_s, 3),
+        "backend": backend,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "numpy": numpy.__version__,
+        "simpy": getattr(simpy, "__version__", "unknown"),
+        "pandas": pd.__version__,
+        "argv": list(argv) if argv is not None else None,
+    }
+
+
+def run_study(scenario: Scenario | str | os.PathLike[str] | Mapping[str, Any], *,
+              overrides: Iterable[str] = (), out_dir: str | os.PathLike[str] | None = None,
+              workers: int | None = None, backend: Any = None, force: bool = False,
+              fail_fast: bool = False, progress: bool = False, keep_detail: bool = True,
+              argv: Sequence[str] | None = None) -> StudyOutput:
+    """Run every VM size x sweep point x replication of ``scenario``; see the module doc.
+
+    Args:
+        scenario: a loaded :class:`Scenario`, a path to a YAML file, or a mapping.
+        overrides: ``"key.path=value"`` strings (only when ``scenario`` is not loaded yet).
+        out_dir: results folder (default ``results/<scenario name>``).
+        workers: local worker processes (default: one per core; 1 = in-process).
+        backend: ``None``/``"local"``, ``"dask"`` or ``"tcp://HOST:PORT"`` (a Dask scheduler),
+            or a backend object (see :mod:`epcsim.study.executor`).
+        force: rerun runs already stored in ``out_dir``.
+        fail_fast: stop at the first failing run.
+        progress: show a progress bar and the closing summary on stderr.
+        keep_detail: store each run's per-operation table (Parquet).
+    """
+    t0 = time.time()
+    source_file: Path | None = None
+    if not isinstance(scenario, Scenario):
+        if isinstance(scenario, str | os.PathLike):
+            source_file = Path(scenario)
+        scenario = load_scenario(scenario, overrides)
+    elif list(overrides):
+        raise EpcsimError("overrides apply when loading; pass them to load_scenario")
+    plan = plan_study(scenario)
+    tasks = study_tasks(plan, keep_detail=keep_detail)
+    out = _resolve_out_dir(scenario, out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EpcsimError(f"{out}: cannot create the results folder ({exc.strerror})") from None
+    result = _run_tasks(tasks, out, backend=backend, workers=workers, force=force,
+                        fail_fast=fail_fast, progress=progress,
+                        description=f"{scenario.name}")
+    summary = result.summary
+    aggregate = confidence_intervals(summary) if (summary["status"] == "ok").any() \
+        else pd.DataFrame()
+    atomic_write_bytes(out / "summary_ci.csv",
+                       aggregate.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+    if source_file is not None:
+        atomic_write_bytes(out / "scenario.yaml", source_file.read_bytes())
+    resolved = scenario.model_dump(mode="json", by_alias=True)
+    atomic_write_bytes(out / "scenario.resolved.json",
+                       (json.dumps(resolved, indent=2, sort_keys=False) + "\n").encode("utf-8"))
+    wall = time.time() - t0
+    prov = _provenance(scenario, plan, t0, wall, result.backend, argv)
+    prov.update({"runs_reused": result.n_reused, "runs_run": result.n_run,
+                 "runs_failed": result.n_failed, "plan": plan.describe()})
+    atomic_write_bytes(out / "provenance.json",
+                       (json.dumps(prov, indent=2) + "\n").encode("utf-8"))
+    return StudyOutput(scenario=scenario, plan=plan, out_dir=out, summary=summary,
+                       aggregate=aggregate, n_failed=result.n_failed,
+                       report_text=result.report(), details=result.details, wall_s=wall)
+
+
+def simulate_run(scenario: Scenario, vm: VmSize | str, *, replication: int = 0,
+                 native: bool = False) -> RunResult:
+    """One run in-process, no files: ``scenario`` (no sweep, or its first point) on ``vm``."""
+    from epcsim.catalog import get_vm
+    from epcsim.scenario import resolve_vm_sizes
+
+    if isinstance(vm, str):
+        custom = {v.size: v for v in resolve_vm_sizes(scenario)}
+        vm = custom.get(vm) or get_vm(vm)
+    scn = plan_study(scenario).points[0].scenario
+    return simulate(model_config(scn, vm), replication, scn.simulation.seed, native=native)
+
+
+
+def finish_study(study: StudyOutput, *, progress: bool = False) -> list[str]:
+    """Write the report of a finished study into its folder; return lines for people."""
+    from epcsim.report import write_report
+
+    info = {
+        "name": study.scenario.name,
+        "description": study.scenario.description,
+        "scenario": study.scenario.model_dump(mode="json", by_alias=True),
+        "plan": study.plan.describe(),
+    }
+    html_path, md_path = write_report(study.out_dir, study.summary, None, info)
+    return [f"report: {html_path} (and {md_path.name})"]

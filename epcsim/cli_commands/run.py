@@ -1,0 +1,105 @@
+"""``epcsim run SCENARIO``: run a study and print the headline table.
+
+Runs every VM size x sweep point x replication (reusing runs already in the results folder),
+writes ``results/<scenario name>/`` (or ``--out``), prints one line per VM size and sweep
+point (means over replications with 95% confidence half-widths), and the path to the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from epcsim.errors import EpcsimError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("run", help="simulate a scenario on its VM sizes and write results")
+    p.add_argument("scenario", help="scenario YAML file")
+    p.add_argument("--out", metavar="DIR", help="results folder (default results/<name>)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a scenario field (value parsed as YAML); repeatable")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes (default: one per core; 1 = in-process)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", default=None,
+                   help="run on a Dask cluster (or set EPCSIM_SCHEDULER)")
+    p.add_argument("--force", action="store_true", help="rerun runs already in the folder")
+    p.add_argument("--fail-fast", action="store_true", help="stop at the first failing run")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-report", action="store_true", help="skip sizing and the report")
+    p.set_defaults(func=main)
+
+
+def _fmt(value: float, scale: float = 1.0, digits: int = 3) -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value * scale:.{digits}g}"
+
+
+def _pm(row: pd.Series, metric: str, scale: float = 1.0) -> str:
+    mean = row.get(metric, float("nan"))
+    low = row.get(f"{metric}_ci_low", float("nan"))
+    text = _fmt(mean, scale)
+    if low is not None and math.isfinite(low) and math.isfinite(mean):
+        text += f" ±{_fmt(mean - low, scale, 2)}"
+    return text
+
+
+def headline(aggregate: pd.DataFrame, sweep_keys: list[str]) -> str:
+    """One line per VM size and sweep point: throughput, latency, slowdown, paging, cost."""
+    if aggregate.empty:
+        return "no successful runs"
+    header = ["vm_size", *sweep_keys, "EPC MiB", "ops/s", "mean ms", "p99 ms",
+              "slowdown", "faults/s", "vCPU util", "USD/M ops"]
+    rows = [header]
+    for _, r in aggregate.iterrows():
+        thr = r.get("throughput_ops_s", float("nan"))
+        usd = r.get("usd_per_hour", float("nan"))
+        per_m = usd / (thr * 3600) * 1e6 if thr and math.isfinite(thr) and thr > 0 else math.nan
+        rows.append([str(r["vm_size"]), *[str(r.get(k)) for k in sweep_keys],
+                     _fmt(r.get("epc_mib", math.nan), digits=6),
+                     _pm(r, "throughput_ops_s"), _pm(r, "latency_mean_s", 1e3),
+                     _pm(r, "latency_p99_s", 1e3), _fmt(r.get("slowdown_vs_native", math.nan)),
+                     _fmt(r.get("epc_faults_per_s", math.nan)),
+                     _fmt(r.get("vcpu_utilisation", math.nan), digits=2),
+                     _fmt(per_m)])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = []
+    for n, row in enumerate(rows):
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> int:
+    from epcsim.api import run_study
+    from epcsim.scenario import load_scenario
+
+    if args.workers is not None and args.workers < 1:
+        raise EpcsimError(f"--workers: expected an integer >= 1, found {args.workers}")
+    scenario = load_scenario(args.scenario, args.overrides)
+    out = Path(args.out) if args.out else None
+    progress = not args.no_progress
+    study = run_study(scenario, out_dir=out, workers=args.workers, backend=args.scheduler,
+                      force=args.force, fail_fast=args.fail_fast, progress=progress,
+                      argv=sys.argv)
+    print(study.plan.describe())
+    print()
+    print(headline(study.aggregate, list(scenario.sweep)))
+    print()
+    if not args.no_report:
+        from epcsim.api import finish_study
+
+        for line in finish_study(study, progress=progress):
+            print(line)
+    print(f"results: {study.out_dir}/ (summary.csv, summary_ci.csv, runs/)")
+    if study.n_failed:
+        print(study.report_text, file=sys.stderr)
+        return 1
+    return 0

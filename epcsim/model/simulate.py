@@ -40,6 +40,7 @@ modelled); consecutive switchless OCALLs of one operation are served by one work
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any, Protocol
 
@@ -251,8 +252,9 @@ class _Model:
             edmm_eff.append(e.edmm and config.vm.sgx_generation == 2)
         self.edmm = edmm_eff
         self.in_system = 0
-        self.waiters: list[simpy.Event] = []
+        self.waiters: deque[simpy.Event] = deque()
         self.n_spinning = 0
+        self._last_wait_s = 0.0
         self.ksgxd_wake: simpy.Event | None = None
         self.ksgxd_spin_evt: simpy.Event | None = None
         self.timer_rng = streams.rng_for(seed, replication, streams.TIMER)
@@ -343,15 +345,17 @@ class _Model:
                     yield req
                 self._busy(+1)
             while engine.free_pages < c.high_watermark_pages:
-                victims = np.asarray(engine.reclaim(c.reclaim_batch_pages))
-                n = int(victims.sum())
-                if n == 0 and engine.resident_pages() == 0:
-                    break
+                victims = engine.reclaim(c.reclaim_batch_pages).tolist()
+                n = sum(victims)
+                if n == 0:
+                    if engine.resident_pages() == 0:
+                        break
+                    continue  # a scan that only gave young pages a second chance
                 cost = 0.0
-                for e in np.flatnonzero(victims):
-                    if self.eleos[e]:
+                for e, v in enumerate(victims):
+                    if v == 0 or self.eleos[e]:
                         continue  # Eleos-style: the enclave's own software eviction, paid per fault
-                    cost += int(victims[e]) * c.evict_page_s + c.etrack_s
+                    cost += v * c.evict_page_s + c.etrack_s
                     if self.running[e]:
                         cost += c.ipi_s
                         self.ctr.ipis += 1
@@ -359,14 +363,12 @@ class _Model:
                         self.ctr.ipi_aex += self.running[e]
                         self.epoch[e] += 1
                 self.ctr.evictions += n
-                if n:
-                    self.ctr.batches += 1
+                self.ctr.batches += 1
                 if cost > 0:
                     yield env.timeout(cost)
                     self.ctr.ksgxd_busy_s += cost
-                waiters, self.waiters = self.waiters, []
-                for w in waiters:
-                    w.succeed()
+                if self.waiters:
+                    self.waiters.popleft().succeed()
             if not borrowed:
                 self._busy(-1)
                 self.vcpu.release(req)
@@ -451,14 +453,24 @@ class _Model:
         if start > env.now:
             yield env.timeout(start - env.now)
         mean = arrival.think_time_s
-        expo = arrival.think_distribution == "exponential"
+        expo = arrival.think_distribution == "exponential" and mean > 0
+        chunk = 256
+        thinks: list[float] = []
+        kinds: list[int] = []
+        j = chunk
         while True:
-            think = float(think_rng.exponential(mean)) if expo and mean > 0 else mean
+            if j == chunk:  # draw the next chunk of think times and operation types
+                thinks = (think_rng.exponential(mean, chunk) if expo
+                          else np.full(chunk, mean)).tolist()
+                kinds = np.searchsorted(cdf, mix_rng.random(chunk), side="right").tolist()
+                j = 0
+            think = thinks[j]
+            kind = kinds[j]
+            j += 1
             if think > 0:
                 yield env.timeout(think)
             if env.now >= end:
                 return
-            kind = int(np.searchsorted(cdf, mix_rng.random(), side="right"))
             ot = self.optypes[kind]
             pages, touches, mem_s, compute_s = ot.draw()
             i = self.rec.add(env.now, kind, k)
@@ -466,6 +478,64 @@ class _Model:
             yield from self._op(i, ot, pages, touches, mem_s, compute_s)
 
     # -- one operation ----------------------------------------------------------------------
+    def _touch_pages(self, e: int, ot: _OpType, pages: np.ndarray, mem_s: float
+                     ) -> Generator[simpy.Event, Any, tuple[int, int, float, float]]:
+        """Hand an operation's page touches to the EPC engine in one call; when no page is
+        free, spin (holding the vCPU) until ksgxd frees some and retry from where it stopped.
+
+        Returns (faults, EDMM augments among them, seconds spent spinning, seconds of the
+        operation's memory/fault time already simulated here: 0 in this model)."""
+        engine = self.engine
+        assert engine is not None
+        augments = 0
+        if ot.edmm:
+            added = self.added[e]
+            assert added is not None
+            new = pages[~added[pages]]
+            if len(new):
+                new = np.unique(new)
+                augments = len(new)
+                added[new] = True
+        n = len(pages)
+        nxt = 0
+        faults = 0
+        wait_s = 0.0
+        woken = False
+        while True:
+            _h, f, nxt = engine.touch(e, pages, nxt)
+            faults += f
+            if self.settings.check_invariants:
+                self._check_resident()
+            if engine.needs_reclaim():
+                self._wake_ksgxd()
+            if nxt >= n:
+                # Spinning threads retry in the order they started waiting: pass the free
+                # pages left on to the next one.
+                if woken and self.waiters and engine.free_pages > 0:
+                    self.waiters.popleft().succeed()
+                break
+            yield from self._spin_for_pages(woken)
+            wait_s += self._last_wait_s
+            woken = True
+        return faults, augments, wait_s, 0.0
+
+    def _spin_for_pages(self, woken: bool) -> Generator[simpy.Event, Any, None]:
+        """Wait (spinning on the vCPU) until ksgxd or a thread ahead hands over free pages."""
+        env = self.env
+        ev = env.event()
+        if woken:
+            self.waiters.appendleft(ev)  # keeps its place at the head
+        else:
+            self.waiters.append(ev)
+        self.n_spinning += 1
+        spin = self.ksgxd_spin_evt
+        if spin is not None and not spin.triggered:
+            spin.succeed()
+        t0 = env.now
+        yield ev
+        self.n_spinning -= 1
+        self._last_wait_s = env.now - t0
+
     def _op(self, i: int, ot: _OpType, pages: np.ndarray | None, touches: int, mem_s: float,
             compute_s: float) -> Generator[simpy.Event, Any, None]:
         env = self.env
@@ -484,40 +554,12 @@ class _Model:
         queue_s = now - t_arr
         paging_s = 0.0
         faults = 0
-        augments = 0
-        engine = self.engine
-        if pages is not None and engine is not None:
-            if ot.edmm:
-                added = self.added[e]
-                assert added is not None
-                new = pages[~added[pages]]
-                if len(new):
-                    new = np.unique(new)
-                    augments = len(new)
-                    added[new] = True
-            n = len(pages)
-            nxt = 0
-            while True:
-                _h, f, nxt = engine.touch(e, pages, nxt)
-                faults += f
-                if self.settings.check_invariants:
-                    self._check_resident()
-                if engine.needs_reclaim():
-                    self._wake_ksgxd()
-                if nxt >= n:
-                    break
-                ev = env.event()
-                self.waiters.append(ev)
-                self.n_spinning += 1
-                spin = self.ksgxd_spin_evt
-                if spin is not None and not spin.triggered:
-                    spin.succeed()
-                t0 = env.now
-                yield ev
-                self.n_spinning -= 1
-                paging_s += env.now - t0
+        fault_time = 0.0
+        done_s = 0.0
+        if pages is not None and self.engine is not None:
+            faults, augments, wait_s, done_s = yield from self._touch_pages(e, ot, pages, mem_s)
             ctr.faults += faults
-            ctr.touches += n
+            ctr.touches += len(pages)
             ctr.augments += augments
             if self.eleos[e]:
                 ctr.eleos_faults += faults
@@ -525,10 +567,9 @@ class _Model:
             else:
                 ctr.aex += faults
                 fault_time = (faults - augments) * ot.fault_s + augments * ot.edmm_fault_s
-            paging_s += fault_time
+            paging_s = wait_s + fault_time
         else:
             ctr.touches += touches
-            fault_time = 0.0
         trans_s = ot.ecall_s
         host_s = 0.0
         inside_s = compute_s + mem_s
@@ -557,7 +598,7 @@ class _Model:
         ocall_trans = c.syscall_s if self.native else c.ocall_s
         trans_s += sdk_inline * ocall_trans + blocking * ocall_trans
         host_s += sdk_inline * ot.host_s
-        seg = trans_s + compute_s + mem_s + fault_time + host_s
+        seg = trans_s + compute_s + mem_s + fault_time + host_s - done_s
         self.running[e] += 1
         ep0 = self.epoch[e]
         if seg > 0:

@@ -23,9 +23,15 @@ keys this module uses (the evaluator must honour them; an empty dict means "as w
   (:mod:`epcsim.costs`); used by the sensitivity analysis;
 - ``"ocall_mode"``: ``"switchless"`` makes every operation's OCALLs switchless;
 - ``"ocalls_per_op_scale"``: multiply every operation's OCALL count (batching: 0.5 = half);
-- ``"working_set_scale"``: multiply the size of every enclave region and of the pages each
-  operation touches in it (the EPC knee search and the smaller-working-set what-if);
+- ``"working_set_scale"``: multiply the size of every enclave and of each of its regions
+  (the distinct pages an operation touches stay as written; the EPC knee search and the
+  smaller-working-set what-if);
 - ``"enclave_threads_scale"``: multiply every enclave's thread (TCS) count.
+
+:func:`apply_variant` writes a variant and an offered load into a loaded
+:class:`~epcsim.scenario.spec.Scenario` (through the scenario's own key paths and validation),
+so an evaluator over the simulator is: apply the variant, build the model config for the VM,
+simulate, return the summary metrics.
 
 Capacity search (one VM size): the highest offered load at which the size *meets* the latency
 objective, where meeting means ``latency_pN_s <= latency_bound_s`` and the size keeps up
@@ -1015,3 +1021,81 @@ def recommend(
     ]
     return SizingResult(slo, day.isoformat(), rel_tol, caps, options, chosen, reasons, bind,
                         result_knee, succ, cases, results, probes, ev.calls, ev.hits, base)
+
+
+# --------------------------------------------------------------------------- scenario variants
+
+
+def variant_assignments(scenario: Any, load_ops_s: float | None, variant: Mapping[str, Any]
+                        ) -> dict[str, object]:
+    """Key-path assignments (``--set`` style) that put ``variant`` and an open-loop Poisson
+    load of ``load_ops_s`` (None: keep the arrivals) into ``scenario``.
+
+    ``scenario`` is an :class:`epcsim.scenario.spec.Scenario` (read by attribute). Values are
+    in base units (bytes, ops/s). Rules: the load replaces the workload's arrival process and
+    every phase's own arrival process; ``working_set_scale`` scales each region (rounded up to
+    whole 4 KiB pages, at least one) and each enclave's size (at least the sum of its regions);
+    ``ocalls_per_op_scale`` rounds each operation's OCALL count (an operation with OCALLs
+    keeps at least one) and keeps its host-side work per operation, so each remaining OCALL
+    carries proportionally more host time; ``ocall_mode`` sets every operation with OCALLs to
+    that call mode and gives each enclave at least one switchless worker when it is
+    ``switchless``; ``enclave_threads_scale`` rounds each enclave's thread count (at least 1);
+    ``costs`` sets cost parameters by name. Unknown variant keys raise :class:`EpcsimError`.
+    """
+    known = {"costs", "ocall_mode", "ocalls_per_op_scale", "working_set_scale",
+             "enclave_threads_scale"}
+    unknown = sorted(set(variant) - known)
+    if unknown:
+        raise EpcsimError(f"sizing variant: unknown key(s) {', '.join(unknown)} (known: "
+                          f"{', '.join(sorted(known))})")
+    page = 4096
+    out: dict[str, object] = {}
+    if load_ops_s is not None:
+        poisson = {"kind": "poisson", "rate": float(load_ops_s)}
+        out["workload.arrival"] = poisson
+        for phase in scenario.workload.phases:
+            if phase.arrival is not None:
+                out[f"workload.phases.{phase.name}.arrival"] = dict(poisson)
+    ws = float(variant.get("working_set_scale", 1.0))
+    threads = float(variant.get("enclave_threads_scale", 1.0))
+    mode = variant.get("ocall_mode")
+    if ws <= 0 or threads <= 0:
+        raise EpcsimError("sizing variant: scales must be positive")
+    for enc in scenario.enclaves:
+        if ws != 1.0:
+            total = 0
+            for region in enc.regions:
+                pages = max(1, math.ceil(region.size_bytes * ws / page))
+                out[f"enclaves.{enc.name}.regions.{region.name}.size"] = pages * page
+                total += pages * page
+            out[f"enclaves.{enc.name}.size"] = max(total, math.ceil(enc.size_bytes * ws / page)
+                                                   * page)
+        if threads != 1.0:
+            out[f"enclaves.{enc.name}.threads"] = max(1, round(enc.threads * threads))
+        if mode == "switchless" and enc.switchless_workers < 1:
+            out[f"enclaves.{enc.name}.switchless_workers"] = 1
+    ocall_scale = float(variant.get("ocalls_per_op_scale", 1.0))
+    if ocall_scale < 0:
+        raise EpcsimError("sizing variant: ocalls_per_op_scale must be >= 0")
+    for op in scenario.workload.operations:
+        if op.ocalls <= 0:
+            continue
+        if ocall_scale != 1.0:
+            n = max(1, round(op.ocalls * ocall_scale))
+            out[f"workload.operations.{op.name}.ocalls"] = n
+            if op.ocall_host_time_s:
+                out[f"workload.operations.{op.name}.ocall_host_time"] = (
+                    op.ocall_host_time_s * op.ocalls / n)
+        if mode is not None:
+            out[f"workload.operations.{op.name}.call_mode"] = str(mode)
+    for name, value in dict(variant.get("costs") or {}).items():
+        out[f"costs.{name}"] = float(value)
+    return out
+
+
+def apply_variant(scenario: Any, load_ops_s: float | None, variant: Mapping[str, Any]) -> Any:
+    """``scenario`` with :func:`variant_assignments` applied and validated again (its sweep is
+    emptied: the result is one point). Returns a new Scenario."""
+    from epcsim.scenario.plan import apply_point
+
+    return apply_point(scenario, variant_assignments(scenario, load_ops_s, variant))

@@ -213,7 +213,7 @@ def test_what_ifs_predict_the_direction_of_the_effect(paging_result: SizingResul
 
 def test_smaller_working_set_rescues_a_paging_size() -> None:
     slo = Slo(target_load_ops_s=2_000, latency_bound_s=5e-3)
-    r = recommend(AnalyticEvaluator(), [get_vm("DC1s_v2")], slo, as_of=AS_OF,
+    r = recommend(AnalyticEvaluator(), [get_vm("DC2s_v2")], slo, as_of=AS_OF,
                   sensitivity=False, knee=False)
     w = next(x for x in r.what_ifs if x.name == "smaller working set")
     assert w.capacity_change_fraction is not None and w.capacity_change_fraction > 0.2

@@ -95,7 +95,7 @@ class AnalyticEvaluator:
         ws_mib = w.working_set_mib * ws_scale
         usable_mib = vm.epc_mib * (1 - w.epc_reserved_fraction)
         miss_ratio = max(0.0, 1.0 - usable_mib / ws_mib)
-        faults_per_op = w.pages_per_op * ws_scale * miss_ratio
+        faults_per_op = w.pages_per_op * miss_ratio  # touches per op stay as written
         fault_path_s = (costs["aex_cycles"] + costs["fault_handler_cycles"]
                         + costs["eldu_cycles"] + costs["eresume_cycles"]) / clock_hz
         ewb_s = (costs["ewb_cycles"] + costs["eblock_cycles"]

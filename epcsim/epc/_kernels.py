@@ -1,0 +1,303 @@
+"""Compiled (numba) kernels of the EPC residency engine.
+
+The state of one shared EPC pool lives in flat arrays (see :class:`epcsim.epc.engine.EpcEngine`
+for the layout); these functions advance it. Pages are identified by a global page id
+``gid = enclave_base[e] + offset``: pages are dense offsets per enclave, so a direct
+``gid -> state`` map replaces any hashing.
+
+Structures per policy (int32 arrays, no Python objects):
+
+* ``lru``, ``fifo``, ``linux``: one doubly-linked list over gids (``prev``/``nxt``), head =
+  the next candidate victim, tail = most recently inserted (or used, for LRU). ``linux`` keeps
+  an accessed bit per gid (``ref``).
+* ``clock``: a ring of EPC frames (``frame_gid``), a reference bit per frame (``fref``), the
+  hand (``sc[HAND]``), a FIFO queue of free frames (``freeq``) and ``frame_of[gid]``.
+* ``random``: a dense array of resident gids (``dense``) with positions (``pos``); victims
+  are drawn with splitmix64 (``rng[0]`` is its state), exactly as in
+  :mod:`epcsim.epc.reference`.
+
+Nothing here is compiled at import time: numba compiles each kernel on its first call and
+caches the machine code on disk (``cache=True``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# Policy codes.
+LRU = 0
+FIFO = 1
+CLOCK = 2
+LINUX = 3
+RANDOM = 4
+
+# Scalar slots in ``sc`` (int64 array).
+HEAD = 0
+TAIL = 1
+HAND = 2
+FREE = 3
+NRES = 4
+FQ_HEAD = 5
+FQ_COUNT = 6
+VA_ON = 7
+N_SCALARS = 8
+
+# Per-enclave counter columns in ``cnt`` (int64 array, shape (n_enclaves, N_COUNTERS)).
+C_FAULTS = 0
+C_EVICTIONS = 1
+C_HITS = 2
+C_RESIDENT = 3
+C_EVICTED_OUT = 4
+C_VA_PAGES = 5
+N_COUNTERS = 6
+
+#: Version Array slots per VA page (architectural: one VA page holds 512 8-byte slots).
+VA_SLOTS_PER_PAGE = 512
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+@njit(cache=True)
+def _splitmix64(rng: np.ndarray) -> np.uint64:  # pragma: no cover - compiled
+    s = rng[0] + _GOLDEN
+    rng[0] = s
+    z = s
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True)
+def _unlink(g, prev, nxt, sc):  # pragma: no cover - compiled
+    p = prev[g]
+    n = nxt[g]
+    if p >= 0:
+        nxt[p] = n
+    else:
+        sc[HEAD] = n
+    if n >= 0:
+        prev[n] = p
+    else:
+        sc[TAIL] = p
+
+
+@njit(cache=True)
+def _append(g, prev, nxt, sc):  # pragma: no cover - compiled
+    t = sc[TAIL]
+    prev[g] = t
+    nxt[g] = -1
+    if t >= 0:
+        nxt[t] = g
+    else:
+        sc[HEAD] = g
+    sc[TAIL] = g
+
+
+@njit(cache=True)
+def _evict(g, owner, status, cnt, victims, sc):  # pragma: no cover - compiled
+    """Book-keeping of one eviction; returns True if the frame went to a new VA page."""
+    e = owner[g]
+    status[g] = 2
+    cnt[e, C_RESIDENT] -= 1
+    cnt[e, C_EVICTIONS] += 1
+    cnt[e, C_EVICTED_OUT] += 1
+    victims[e] += 1
+    sc[NRES] -= 1
+    if sc[VA_ON] != 0 and cnt[e, C_EVICTED_OUT] > VA_SLOTS_PER_PAGE * cnt[e, C_VA_PAGES]:
+        cnt[e, C_VA_PAGES] += 1
+        return True
+    sc[FREE] += 1
+    return False
+
+
+@njit(cache=True)
+def touch_kernel(policy, pages, start, base, size, e, status, owner, prev, nxt, ref,
+                 frame_of, frame_gid, fref, freeq, pos, dense, rng, sc,
+                 cnt):  # pragma: no cover - compiled
+    """Process ``pages[start:]`` of enclave ``e``; stop at the first miss with no free page.
+
+    Returns ``(hits, faults, next_index)``; ``next_index == len(pages)`` when all were
+    processed, ``-(i + 1)`` if ``pages[i]`` is outside ``[0, size)`` (nothing after it done).
+    """
+    hits = 0
+    faults = 0
+    n = pages.shape[0]
+    n_frames = frame_gid.shape[0]
+    i = start
+    while i < n:
+        p = pages[i]
+        if p < 0 or p >= size:
+            cnt[e, C_HITS] += hits
+            cnt[e, C_FAULTS] += faults
+            return hits, faults, -(i + 1)
+        g = base + p
+        st = status[g]
+        if st == 1:
+            hits += 1
+            if policy == LRU:
+                if sc[TAIL] != g:
+                    _unlink(g, prev, nxt, sc)
+                    _append(g, prev, nxt, sc)
+            elif policy == LINUX:
+                ref[g] = 1
+            elif policy == CLOCK:
+                fref[frame_of[g]] = 1
+        else:
+            if sc[FREE] <= 0:
+                break
+            faults += 1
+            if st == 2:
+                cnt[e, C_EVICTED_OUT] -= 1
+            status[g] = 1
+            sc[FREE] -= 1
+            cnt[e, C_RESIDENT] += 1
+            if policy == LRU or policy == FIFO:
+                _append(g, prev, nxt, sc)
+            elif policy == LINUX:
+                _append(g, prev, nxt, sc)
+                ref[g] = 1
+            elif policy == CLOCK:
+                f = freeq[sc[FQ_HEAD]]
+                sc[FQ_HEAD] = (sc[FQ_HEAD] + 1) % n_frames
+                sc[FQ_COUNT] -= 1
+                frame_gid[f] = g
+                frame_of[g] = f
+                fref[f] = 0
+            else:
+                k = sc[NRES]
+                pos[g] = k
+                dense[k] = g
+            sc[NRES] += 1
+        i += 1
+    cnt[e, C_HITS] += hits
+    cnt[e, C_FAULTS] += faults
+    return hits, faults, i
+
+
+@njit(cache=True)
+def reclaim_kernel(policy, n_pages, status, owner, prev, nxt, ref, frame_of, frame_gid,
+                   fref, freeq, pos, dense, rng, sc, cnt, victims):  # pragma: no cover
+    """Evict up to ``n_pages`` pages chosen by the policy; adds victims per enclave.
+
+    ``linux`` scans ``min(n_pages, resident)`` pages from the list head: a young page (accessed
+    bit set) has its bit cleared and goes to the tail, an old page is evicted; so a batch may
+    evict fewer than ``n_pages``. The other policies evict exactly ``min(n_pages, resident)``.
+    Returns the number of pages evicted.
+    """
+    evicted = 0
+    n_frames = frame_gid.shape[0]
+    if policy == LRU or policy == FIFO:
+        while evicted < n_pages and sc[NRES] > 0:
+            g = sc[HEAD]
+            _unlink(g, prev, nxt, sc)
+            _evict(g, owner, status, cnt, victims, sc)
+            evicted += 1
+    elif policy == LINUX:
+        scan = min(n_pages, sc[NRES])
+        for _ in range(scan):
+            g = sc[HEAD]
+            _unlink(g, prev, nxt, sc)
+            if ref[g] != 0:
+                ref[g] = 0
+                _append(g, prev, nxt, sc)
+            else:
+                _evict(g, owner, status, cnt, victims, sc)
+                evicted += 1
+    elif policy == CLOCK:
+        while evicted < n_pages and sc[NRES] > 0:
+            f = sc[HAND]
+            sc[HAND] = (f + 1) % n_frames
+            g = frame_gid[f]
+            if g < 0:
+                continue
+            if fref[f] != 0:
+                fref[f] = 0
+                continue
+            frame_gid[f] = -1
+            frame_of[g] = -1
+            if _evict(g, owner, status, cnt, victims, sc):
+                frame_gid[f] = -2  # now a Version Array page: never reused
+            else:
+                freeq[(sc[FQ_HEAD] + sc[FQ_COUNT]) % n_frames] = f
+                sc[FQ_COUNT] += 1
+            evicted += 1
+    else:
+        while evicted < n_pages and sc[NRES] > 0:
+            k = sc[NRES]
+            idx = np.int64(_splitmix64(rng) % np.uint64(k))
+            g = dense[idx]
+            last = dense[k - 1]
+            dense[idx] = last
+            pos[last] = idx
+            _evict(g, owner, status, cnt, victims, sc)
+            evicted += 1
+    return evicted
+
+
+@njit(cache=True)
+def replay_kernel(policy, pages, base, size, e, status, owner, prev, nxt, ref, frame_of,
+                  frame_gid, fref, freeq, pos, dense, rng, sc, cnt, victims, batch, low,
+                  high):  # pragma: no cover - compiled
+    """Offline replay with eviction on demand; returns ``(hits, faults, code)``.
+
+    ``code`` is -1 when all pages were processed, the index of the first page outside
+    ``[0, size)``, or -2 if no page can be freed (the pool is exhausted by VA pages).
+    ``lru``/``fifo``/``clock``/``random``: a miss with no free page evicts one page first.
+    ``linux``: after each fault, if fewer than ``low`` pages are free, ksgxd runs at once and
+    scans batches of ``batch`` pages until ``high`` are free (or nothing is resident); a miss
+    that still finds no free page runs more batches first.
+    """
+    hits_total = 0
+    faults_total = 0
+    n = pages.shape[0]
+    if policy != LINUX:
+        start = 0
+        while start < n:
+            h, f, nxt_i = touch_kernel(policy, pages, start, base, size, e, status, owner,
+                                       prev, nxt, ref, frame_of, frame_gid, fref, freeq, pos,
+                                       dense, rng, sc, cnt)
+            hits_total += h
+            faults_total += f
+            if nxt_i < 0:
+                return hits_total, faults_total, -nxt_i - 1
+            if nxt_i >= n:
+                break
+            if sc[NRES] == 0:
+                return hits_total, faults_total, -2
+            reclaim_kernel(policy, 1, status, owner, prev, nxt, ref, frame_of, frame_gid,
+                           fref, freeq, pos, dense, rng, sc, cnt, victims)
+            start = nxt_i
+        return hits_total, faults_total, -1
+    for i in range(n):
+        p = pages[i]
+        if p < 0 or p >= size:
+            return hits_total, faults_total, i
+        g = base + p
+        if status[g] == 1:
+            ref[g] = 1
+            hits_total += 1
+            cnt[e, C_HITS] += 1
+            continue
+        while sc[FREE] <= 0 and sc[NRES] > 0:
+            reclaim_kernel(policy, batch, status, owner, prev, nxt, ref, frame_of, frame_gid,
+                           fref, freeq, pos, dense, rng, sc, cnt, victims)
+        if sc[FREE] <= 0:
+            return hits_total, faults_total, -2
+        if status[g] == 2:
+            cnt[e, C_EVICTED_OUT] -= 1
+        status[g] = 1
+        sc[FREE] -= 1
+        cnt[e, C_RESIDENT] += 1
+        cnt[e, C_FAULTS] += 1
+        _append(g, prev, nxt, sc)
+        ref[g] = 1
+        sc[NRES] += 1
+        faults_total += 1
+        if sc[FREE] < low:
+            while sc[FREE] < high and sc[NRES] > 0:
+                reclaim_kernel(policy, batch, status, owner, prev, nxt, ref, frame_of,
+                               frame_gid, fref, freeq, pos, dense, rng, sc, cnt, victims)
+    return hits_total, faults_total, -1

@@ -217,6 +217,7 @@ def run_study(tasks: Iterable[RunTask], store_dir: str | os.PathLike[str], *,
                 bar.close()
                 if owned:
                     be.close()
+        store.sync()
         summary = build_summary([(t.run_key, t.labels) for t in tasks], records)
         atomic_write_bytes(store.summary_path, summary_csv_bytes(summary))
         failures = _failure_groups(tasks, records)

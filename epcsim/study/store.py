@@ -14,10 +14,14 @@ Layout (``<study>`` is the folder given to :func:`epcsim.study.run_study`, e.g.
 
 Writes are atomic: each file is written to a temporary file in the same folder
 (``.<name>.tmp-<pid>-<random>``), flushed and fsynced, then renamed over the final name with
-``os.replace``, and the folder is fsynced. The detail Parquet file is written *before* the
-JSON record, so a run whose JSON record exists and is valid has all its files; a run cut off
-before its JSON rename simply does not exist, and its leftovers are overwritten on the next
-attempt. Temporary files left by a crashed client are removed when the store is opened.
+``os.replace``. The runs folder itself is fsynced once at the end of a study (and the study
+folder after ``summary.csv``), not after every run: that halves the cost of recording a run,
+and what a power loss could undo is only a rename, i.e. a run that is then executed again,
+never a half-written file taken as complete (the record checks its detail file's size).
+The detail Parquet file is written *before* the JSON record, so a run whose JSON record
+exists and is valid has all its files; a run cut off before its JSON rename simply does not
+exist, and its leftovers are overwritten on the next attempt. Temporary files left by a
+crashed client are removed when the store is opened.
 A JSON record is taken as complete only if it parses, has this format's fields, names its own
 run key, and its detail file (if any) exists with the recorded size; anything else (a file
 truncated by a crash of a tool that does not write atomically, a hand edit) is treated as
@@ -78,8 +82,13 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
+def atomic_write_bytes(path: Path, data: bytes, *, sync_dir: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename).
+
+    With ``sync_dir`` the folder is fsynced after the rename, so that the new name itself
+    survives a power loss; without it, a power loss may undo the rename (never expose a
+    half-written file).
+    """
     folder = path.parent
     tmp = folder / f".{path.name}{_TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
     try:
@@ -92,7 +101,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    _fsync_dir(folder)
+    if sync_dir:
+        _fsync_dir(folder)
 
 
 def _json_safe(value: Any) -> Any:
@@ -262,6 +272,10 @@ class RunStore:
             raise KeyError(run_key)
         return pq.read_table(self.runs_dir / record.detail_file)
 
+    def sync(self) -> None:
+        """Make the renames of every record written so far durable (fsync the runs folder)."""
+        _fsync_dir(self.runs_dir)
+
     def stored_keys(self) -> Iterator[str]:
         """Run keys with a record file in the store (complete or not), in name order."""
         for path in sorted(self.runs_dir.glob("*.json")):
@@ -279,7 +293,7 @@ class RunStore:
             pq.write_table(table, sink, compression="zstd")
             data = sink.getvalue().to_pybytes()
             path = self.detail_path(key)
-            atomic_write_bytes(path, data)
+            atomic_write_bytes(path, data, sync_dir=False)
             detail_meta = {
                 "file": path.name,
                 "size_bytes": len(data),
@@ -304,7 +318,7 @@ class RunStore:
             "detail": detail_meta,
         }
         data = json.dumps(raw, indent=1, allow_nan=True).encode("utf-8") + b"\n"
-        atomic_write_bytes(self.record_path(key), data)
+        atomic_write_bytes(self.record_path(key), data, sync_dir=False)
         record = self.load(key)
         if record is None:  # pragma: no cover - would mean the file system lost our write
             raise OSError(f"run record {self.record_path(key)} unreadable right after writing")

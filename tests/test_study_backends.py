@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from epcsim.study import RunStore, RunTask, run_study
+import epcsim
+from epcsim.errors import EpcsimError
+from epcsim.study import DaskBackend, RunStore, RunTask, run_study
 from epcsim.study.mm1 import mm1_task
 
 
@@ -38,7 +40,7 @@ def _records(store_dir: Path, tasks: list[RunTask]) -> dict[str, tuple]:
     return out
 
 
-def test_local_pool_and_dask_give_identical_results(tmp_path) -> None:
+def test_local_pool_and_dask_give_identical_results(tmp_path, monkeypatch) -> None:
     distributed = pytest.importorskip("distributed")
     tasks = _study()
     in_process = run_study(tasks, tmp_path / "w1", workers=1, progress=False)
@@ -46,9 +48,13 @@ def test_local_pool_and_dask_give_identical_results(tmp_path) -> None:
     assert in_process.backend.startswith("in-process")
     assert pool.backend == "local process pool, 2 workers"
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None) as cluster:
+                                  host="127.0.0.1", dashboard_address=":0") as cluster:
         on_dask = run_study(tasks, tmp_path / "dask", backend=cluster.scheduler_address,
                             progress=False)
+        # A client whose epcsim differs from the workers' refuses to use them.
+        monkeypatch.setattr(epcsim, "__version__", "0.0.0+other")
+        with pytest.raises(EpcsimError, match=r"must run epcsim 0\.0\.0\+other"):
+            DaskBackend(cluster.scheduler_address)
     assert on_dask.backend.startswith("Dask cluster at tcp://127.0.0.1:")
     expected = in_process.summary_path.read_bytes()
     for result in (in_process, pool, on_dask):

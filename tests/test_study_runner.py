@@ -215,3 +215,16 @@ def test_sequential_replication_reaches_the_target_or_the_cap(tmp_path) -> None:
     again = run_sequential(make, points, target, tmp_path, workers=1, progress=False)
     assert again.n_run == 0 and again.summary.equals(result.summary)
     assert not ci["mean_wait_s_ci_low"].isna().any()
+
+
+def test_progress_report_goes_to_stderr_and_the_bar_stays_off_without_a_terminal(
+        tmp_path, capsys) -> None:
+    tasks = [*_grid(rates=(0.5,), reps=2), mm1_task(0.5, 7, fail="bad luck")]
+    run_study(tasks, tmp_path, workers=1, progress=True, description="mm1")
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "3 runs: 0 reused, 3 run, 1 failed (in-process, 1 worker" in captured.err
+    assert "1 run failed: ValueError: bad luck" in captured.err
+    assert "mm1:" not in captured.err  # stderr is not a terminal here: no bar
+    run_study(tasks, tmp_path, workers=1, progress=False)
+    assert capsys.readouterr().err == ""

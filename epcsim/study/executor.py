@@ -223,7 +223,9 @@ class DaskBackend(Backend):
             self._check_versions()
 
     def _check_versions(self) -> None:
-        mine = _worker_epcsim_version()
+        import epcsim
+
+        mine = epcsim.__version__
         theirs = self.client.run(_worker_epcsim_version)
         wrong = {worker: v for worker, v in theirs.items() if v != mine}
         if wrong:

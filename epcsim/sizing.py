@@ -38,7 +38,7 @@ objective, where meeting means ``latency_pN_s <= latency_bound_s`` and the size 
 (``throughput_ops_s >= SUSTAIN_FRACTION * load``; an open-loop run that falls behind is
 overloaded whatever its latency says). Assumption: meeting is monotone in load (true below
 the capacity, false above). The search brackets the capacity by doubling or halving from the
-target load, then bisects until the bracket is narrower than ``rel_tol`` (default 1 %) of its
+target load, then bisects until the bracket is narrower than ``rel_tol`` (default 2 %) of its
 lower end; the reported capacity is the lower end of the final bracket (a load shown to meet
 the objective), so it errs on the safe side. A size that fails even at
 ``MIN_LOAD_FRACTION * target`` "cannot meet the SLO at any load", and the binding resource at
@@ -88,6 +88,10 @@ SUSTAIN_FRACTION = 0.95
 MIN_LOAD_FRACTION = 1e-3
 #: The capacity search stops doubling at this multiple of the target (capacity "at least").
 MAX_LOAD_MULTIPLE = 1024.0
+#: Default capacity-search tolerance: the final bracket's width relative to its lower end. A
+#: short simulated run's throughput and tail latency vary by a percent or two between seeds,
+#: so a finer tolerance buys evaluations, not accuracy.
+DEFAULT_REL_TOL = 0.02
 #: Utilisation above which a resource counts as saturated when naming the binding resource.
 SATURATED_UTILISATION = 0.85
 
@@ -380,12 +384,16 @@ def capacity_search(
     slo: Slo,
     variant: Mapping[str, Any] | None = None,
     *,
-    rel_tol: float = 0.01,
+    rel_tol: float = DEFAULT_REL_TOL,
+    start_ops_s: float | None = None,
 ) -> SizeCapacity:
     """Highest offered load (ops/s) at which ``vm`` meets ``slo``, by bracketing + bisection.
 
     See the module docstring for the monotonicity assumption. ``rel_tol`` is the final bracket
-    width relative to its lower end. Costs about log2(range) + log2(1/rel_tol) evaluations.
+    width relative to its lower end. Without ``start_ops_s`` the bracket starts at the target
+    load and doubles or halves; with it (a warm start, e.g. the capacity of the same size
+    before a what-if) it starts there with steps of x1.25 that grow to x2. Costs about
+    log2(range) + log2(1/rel_tol) evaluations cold, a few fewer warm.
     """
     if not 0 < rel_tol < 1:
         raise ValueError(f"rel_tol must be in (0, 1), got {rel_tol!r}")
@@ -393,6 +401,7 @@ def capacity_search(
     variant = dict(variant or {})
     calls_before = ev.calls + ev.hits
     target = slo.target_load_ops_s
+    floor_ops_s, ceiling_ops_s = target * MIN_LOAD_FRACTION, target * MAX_LOAD_MULTIPLE
 
     def probe(load: float) -> tuple[bool, dict[str, float]]:
         m = ev(vm, load, variant)
@@ -401,14 +410,19 @@ def capacity_search(
                              f"percentile) for {vm.size}")
         return _meets(m, load, slo), m
 
+    warm = start_ops_s is not None and math.isfinite(start_ops_s) and start_ops_s > 0
     load = target
+    if start_ops_s is not None and warm:
+        load = min(max(float(start_ops_s), floor_ops_s), ceiling_ops_s)
+    step = 1.25 if warm else 2.0
     ok, metrics = probe(load)
     lower_bound = False
     if ok:
         lo, lo_metrics = load, metrics
         hi = math.inf
-        while load < target * MAX_LOAD_MULTIPLE:
-            load *= 2.0
+        while load < ceiling_ops_s:
+            load *= step
+            step = min(step * step, 2.0)
             ok, metrics = probe(load)
             if not ok:
                 hi = load
@@ -421,8 +435,9 @@ def capacity_search(
         hi, fail_metrics = load, metrics
         lo = 0.0
         lo_metrics = {}
-        while load > target * MIN_LOAD_FRACTION:
-            load /= 2.0
+        while load > floor_ops_s:
+            load /= step
+            step = min(step * step, 2.0)
             ok, metrics = probe(load)
             if ok:
                 lo, lo_metrics = load, metrics
@@ -506,10 +521,12 @@ def _cheapest(options: Sequence[SizingOption]) -> SizingOption | None:
 
 
 def _decide(ev: CachedEvaluator, vms: Sequence[VmSize], slo: Slo, variant: Mapping[str, Any],
-            rel_tol: float, max_vms: int, prune: bool
+            rel_tol: float, max_vms: int, prune: bool,
+            hints: Mapping[str, float] | None = None,
             ) -> tuple[SizingOption | None, list[SizeCapacity], list[SizingOption]]:
     """Cheapest feasible option over ``vms``. With ``prune``, sizes whose single-VM price is
-    already above the best option found are not searched (they cannot be cheaper)."""
+    already above the best option found are not searched (they cannot be cheaper).
+    ``hints``: VM size -> a capacity to start each search from (warm start)."""
     caps: list[SizeCapacity] = []
     options: list[SizingOption] = []
     best: SizingOption | None = None
@@ -517,7 +534,9 @@ def _decide(ev: CachedEvaluator, vms: Sequence[VmSize], slo: Slo, variant: Mappi
         if prune and best is not None and vm.linux_usd_per_hour * HOURS_PER_MONTH > (
                 best.usd_per_month * (1 + 1e-12)):
             continue
-        cap = capacity_search(ev, vm, slo, variant, rel_tol=rel_tol)
+        hint = (hints or {}).get(vm.size)
+        cap = capacity_search(ev, vm, slo, variant, rel_tol=rel_tol,
+                              start_ops_s=hint if hint and hint > 0 else None)
         opt = size_option(cap, slo, max_vms)
         caps.append(cap)
         options.append(opt)
@@ -884,7 +903,7 @@ def recommend(
     slo: Slo,
     *,
     variant: Mapping[str, Any] | None = None,
-    rel_tol: float = 0.01,
+    rel_tol: float = DEFAULT_REL_TOL,
     max_vms: int = 64,
     sensitivity: bool = True,
     what_ifs: Sequence[WhatIf] | None = DEFAULT_WHAT_IFS,
@@ -906,6 +925,7 @@ def recommend(
     by_name = {vm.size: vm for vm in vms}
     best, caps, options = _decide(ev, vms, slo, base, rel_tol, max_vms, prune=False)
     order = {vm.size: i for i, vm in enumerate(vms)}
+    hints = {c.vm_size: c.capacity_ops_s for c in caps if c.capacity_ops_s > 0}
     caps.sort(key=lambda c: order[c.vm_size])
     options.sort(key=lambda o: order[o.vm_size])
 
@@ -965,7 +985,8 @@ def recommend(
             for end in ("low", "high"):
                 costs = {n: float(getattr(params[n], end)) for n in names if n in params}
                 merged = {**base, "costs": {**base.get("costs", {}), **costs}}
-                alt, _, _ = _decide(ev, vms, slo, merged, rel_tol, max_vms, prune=True)
+                alt, _, _ = _decide(ev, vms, slo, merged, rel_tol, max_vms, prune=True,
+                                    hints=hints)
                 same_size = alt is not None and alt.vm_size == chosen.vm_size
                 same = same_size and alt is not None and alt.vm_count == chosen.vm_count
                 if alt is None:
@@ -995,8 +1016,10 @@ def recommend(
         vm = by_name[chosen.vm_size]
         for w in what_ifs:
             merged = {**base, **w.variant}
-            wcap = capacity_search(ev, vm, slo, merged, rel_tol=rel_tol)
-            alt, _, _ = _decide(ev, vms, slo, merged, rel_tol, max_vms, prune=True)
+            wcap = capacity_search(ev, vm, slo, merged, rel_tol=rel_tol,
+                                   start_ops_s=hints.get(vm.size))
+            alt, _, _ = _decide(ev, vms, slo, merged, rel_tol, max_vms, prune=True,
+                                hints=hints)
             change = (wcap.capacity_ops_s / cap.capacity_ops_s - 1.0
                       if cap.capacity_ops_s > 0 else None)
             monthly = alt.usd_per_month - chosen.usd_per_month if alt else None

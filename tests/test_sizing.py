@@ -59,20 +59,35 @@ def mm1_evaluator(service_s: float) -> Any:
 
 @settings(max_examples=40, deadline=None)
 @given(service_us=st.floats(5.0, 5000.0), bound_factor=st.floats(5.0, 500.0),
-       target_factor=st.floats(0.001, 5.0), rel_tol=st.sampled_from([0.001, 0.01, 0.05]))
+       target_factor=st.floats(0.001, 5.0), rel_tol=st.sampled_from([0.001, 0.01, 0.05]),
+       start_factor=st.one_of(st.none(), st.floats(0.01, 100.0)))
 def test_capacity_matches_mm1_theory(service_us: float, bound_factor: float,
-                                     target_factor: float, rel_tol: float) -> None:
+                                     target_factor: float, rel_tol: float,
+                                     start_factor: float | None) -> None:
     service_s = service_us * 1e-6
     bound_s = bound_factor * service_s
     mu = 1 / service_s
     exact = mu - math.log(100) / bound_s  # p99 = bound  <=>  lambda = mu - ln(100)/bound
     slo = Slo(target_load_ops_s=target_factor * mu, latency_bound_s=bound_s)
-    cap = capacity_search(mm1_evaluator(service_s), get_vm("DC4s_v2"), slo, rel_tol=rel_tol)
+    start = None if start_factor is None else start_factor * exact
+    cap = capacity_search(mm1_evaluator(service_s), get_vm("DC4s_v2"), slo, rel_tol=rel_tol,
+                          start_ops_s=start)
     assert cap.meets_at_any_load
     # The capacity is a load shown to meet the SLO, within rel_tol of the true capacity.
     assert cap.capacity_ops_s <= exact * (1 + 1e-12)
     assert cap.capacity_ops_s >= exact / (1 + rel_tol) * (1 - 1e-12)
     assert cap.bracket_high_ops_s > exact * (1 - 1e-12)
+
+
+def test_warm_start_saves_evaluations() -> None:
+    service_s, bound_s = 100e-6, 5e-3
+    exact = 1 / service_s - math.log(100) / bound_s
+    slo = Slo(target_load_ops_s=10.0, latency_bound_s=bound_s)
+    cold = capacity_search(mm1_evaluator(service_s), get_vm("DC4s_v2"), slo)
+    warm = capacity_search(mm1_evaluator(service_s), get_vm("DC4s_v2"), slo,
+                           start_ops_s=0.97 * exact)
+    assert warm.evaluations < cold.evaluations
+    assert warm.capacity_ops_s == pytest.approx(cold.capacity_ops_s, rel=0.02)
 
 
 def test_size_that_fails_at_any_load_names_the_reason() -> None:

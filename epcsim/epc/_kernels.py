@@ -60,7 +60,7 @@ _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _splitmix64(rng: np.ndarray) -> np.uint64:  # pragma: no cover - compiled
     s = rng[0] + _GOLDEN
     rng[0] = s
@@ -70,7 +70,7 @@ def _splitmix64(rng: np.ndarray) -> np.uint64:  # pragma: no cover - compiled
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _unlink(g, prev, nxt, sc):  # pragma: no cover - compiled
     p = prev[g]
     n = nxt[g]
@@ -84,7 +84,7 @@ def _unlink(g, prev, nxt, sc):  # pragma: no cover - compiled
         sc[TAIL] = p
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _append(g, prev, nxt, sc):  # pragma: no cover - compiled
     t = sc[TAIL]
     prev[g] = t
@@ -96,7 +96,7 @@ def _append(g, prev, nxt, sc):  # pragma: no cover - compiled
     sc[TAIL] = g
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _evict(g, owner, status, cnt, victims, sc):  # pragma: no cover - compiled
     """Book-keeping of one eviction; returns True if the frame went to a new VA page."""
     e = owner[g]
@@ -113,6 +113,47 @@ def _evict(g, owner, status, cnt, victims, sc):  # pragma: no cover - compiled
     return False
 
 
+@njit(cache=True, inline="always")
+def _hit(policy, g, prev, nxt, ref, frame_of, fref, sc):  # pragma: no cover - compiled
+    if policy == LRU:
+        if sc[TAIL] != g:
+            _unlink(g, prev, nxt, sc)
+            _append(g, prev, nxt, sc)
+    elif policy == LINUX:
+        ref[g] = 1
+    elif policy == CLOCK:
+        fref[frame_of[g]] = 1
+
+
+@njit(cache=True, inline="always")
+def _load(policy, g, e, status, prev, nxt, ref, frame_of, frame_gid, fref, freeq, pos, dense,
+          sc, cnt):  # pragma: no cover - compiled
+    """Make gid ``g`` (of enclave ``e``) resident in a free EPC page (caller checked one is)."""
+    if status[g] == 2:
+        cnt[e, C_EVICTED_OUT] -= 1
+    status[g] = 1
+    sc[FREE] -= 1
+    cnt[e, C_RESIDENT] += 1
+    if policy == LRU or policy == FIFO:
+        _append(g, prev, nxt, sc)
+    elif policy == LINUX:
+        _append(g, prev, nxt, sc)
+        ref[g] = 1
+    elif policy == CLOCK:
+        n_frames = frame_gid.shape[0]
+        f = freeq[sc[FQ_HEAD]]
+        sc[FQ_HEAD] = (sc[FQ_HEAD] + 1) % n_frames
+        sc[FQ_COUNT] -= 1
+        frame_gid[f] = g
+        frame_of[g] = f
+        fref[f] = 0
+    else:
+        k = sc[NRES]
+        pos[g] = k
+        dense[k] = g
+    sc[NRES] += 1
+
+
 @njit(cache=True)
 def touch_kernel(policy, pages, start, base, size, e, status, owner, prev, nxt, ref,
                  frame_of, frame_gid, fref, freeq, pos, dense, rng, sc,
@@ -121,65 +162,105 @@ def touch_kernel(policy, pages, start, base, size, e, status, owner, prev, nxt, 
 
     Returns ``(hits, faults, next_index)``; ``next_index == len(pages)`` when all were
     processed, ``-(i + 1)`` if ``pages[i]`` is outside ``[0, size)`` (nothing after it done).
+    Written without helper calls (they cost reference counting per call in numba); the
+    per-policy steps are those of :func:`_hit` and :func:`_load`.
     """
     hits = 0
     faults = 0
     n = pages.shape[0]
     n_frames = frame_gid.shape[0]
+    head = sc[HEAD]
+    tail = sc[TAIL]
+    free = sc[FREE]
+    nres = sc[NRES]
+    fq_head = sc[FQ_HEAD]
+    evicted_back = 0
     i = start
+    bad = -1
     while i < n:
         p = pages[i]
         if p < 0 or p >= size:
-            cnt[e, C_HITS] += hits
-            cnt[e, C_FAULTS] += faults
-            return hits, faults, -(i + 1)
+            bad = i
+            break
         g = base + p
         st = status[g]
         if st == 1:
             hits += 1
             if policy == LRU:
-                if sc[TAIL] != g:
-                    _unlink(g, prev, nxt, sc)
-                    _append(g, prev, nxt, sc)
+                if tail != g:
+                    pv = prev[g]
+                    nx = nxt[g]
+                    if pv >= 0:
+                        nxt[pv] = nx
+                    else:
+                        head = nx
+                    prev[nx] = pv  # nx >= 0 because g is not the tail
+                    prev[g] = tail
+                    nxt[g] = -1
+                    nxt[tail] = g
+                    tail = g
             elif policy == LINUX:
                 ref[g] = 1
             elif policy == CLOCK:
                 fref[frame_of[g]] = 1
         else:
-            if sc[FREE] <= 0:
+            if free <= 0:
                 break
             faults += 1
             if st == 2:
-                cnt[e, C_EVICTED_OUT] -= 1
+                evicted_back += 1
             status[g] = 1
-            sc[FREE] -= 1
-            cnt[e, C_RESIDENT] += 1
-            if policy == LRU or policy == FIFO:
-                _append(g, prev, nxt, sc)
-            elif policy == LINUX:
-                _append(g, prev, nxt, sc)
-                ref[g] = 1
-            elif policy == CLOCK:
-                f = freeq[sc[FQ_HEAD]]
-                sc[FQ_HEAD] = (sc[FQ_HEAD] + 1) % n_frames
-                sc[FQ_COUNT] -= 1
+            free -= 1
+            if policy == CLOCK:
+                f = freeq[fq_head]
+                fq_head = fq_head + 1
+                if fq_head == n_frames:
+                    fq_head = 0
                 frame_gid[f] = g
                 frame_of[g] = f
                 fref[f] = 0
+            elif policy == RANDOM:
+                pos[g] = nres
+                dense[nres] = g
             else:
-                k = sc[NRES]
-                pos[g] = k
-                dense[k] = g
-            sc[NRES] += 1
+                prev[g] = tail
+                nxt[g] = -1
+                if tail >= 0:
+                    nxt[tail] = g
+                else:
+                    head = g
+                tail = g
+                if policy == LINUX:
+                    ref[g] = 1
+            nres += 1
         i += 1
+    sc[HEAD] = head
+    sc[TAIL] = tail
+    if policy == CLOCK:
+        sc[FQ_COUNT] -= faults
+    sc[FREE] = free
+    sc[NRES] = nres
+    sc[FQ_HEAD] = fq_head
     cnt[e, C_HITS] += hits
     cnt[e, C_FAULTS] += faults
+    cnt[e, C_RESIDENT] += faults
+    cnt[e, C_EVICTED_OUT] -= evicted_back
+    if bad >= 0:
+        return hits, faults, -(bad + 1)
     return hits, faults, i
 
 
 @njit(cache=True)
 def reclaim_kernel(policy, n_pages, status, owner, prev, nxt, ref, frame_of, frame_gid,
                    fref, freeq, pos, dense, rng, sc, cnt, victims):  # pragma: no cover
+    """Compiled entry point of :func:`_reclaim` (see there)."""
+    return _reclaim(policy, n_pages, status, owner, prev, nxt, ref, frame_of, frame_gid,
+                    fref, freeq, pos, dense, rng, sc, cnt, victims)
+
+
+@njit(cache=True, inline="always")
+def _reclaim(policy, n_pages, status, owner, prev, nxt, ref, frame_of, frame_gid,
+             fref, freeq, pos, dense, rng, sc, cnt, victims):  # pragma: no cover
     """Evict up to ``n_pages`` pages chosen by the policy; adds victims per enclave.
 
     ``linux`` scans ``min(n_pages, resident)`` pages from the list head: a young page (accessed
@@ -241,63 +322,211 @@ def reclaim_kernel(policy, n_pages, status, owner, prev, nxt, ref, frame_of, fra
 def replay_kernel(policy, pages, base, size, e, status, owner, prev, nxt, ref, frame_of,
                   frame_gid, fref, freeq, pos, dense, rng, sc, cnt, victims, batch, low,
                   high):  # pragma: no cover - compiled
-    """Offline replay with eviction on demand; returns ``(hits, faults, code)``.
+    """Offline replay of enclave ``e``'s pages with eviction on demand.
 
-    ``code`` is -1 when all pages were processed, the index of the first page outside
-    ``[0, size)``, or -2 if no page can be freed (the pool is exhausted by VA pages).
-    ``lru``/``fifo``/``clock``/``random``: a miss with no free page evicts one page first.
-    ``linux``: after each fault, if fewer than ``low`` pages are free, ksgxd runs at once and
-    scans batches of ``batch`` pages until ``high`` are free (or nothing is resident); a miss
-    that still finds no free page runs more batches first.
+    Returns ``(hits, faults, code)``: ``code`` is -1 when all pages were processed, the index
+    of the first page outside ``[0, size)``, or -2 if no page can be freed (the pool is
+    exhausted by VA pages). ``lru``/``fifo``/``clock``/``random``: a miss with no free page
+    evicts one page first. ``linux``: after each fault, if fewer than ``low`` pages are free,
+    ksgxd runs at once and scans batches of ``batch`` pages until ``high`` are free (or
+    nothing is resident); a miss that still finds no free page runs more batches first.
+
+    The steps are those of :func:`touch_kernel` and :func:`_reclaim`, written out with the
+    list ends and counts in local variables (helper calls would cost reference counting).
     """
-    hits_total = 0
-    faults_total = 0
+    hits = 0
+    faults = 0
     n = pages.shape[0]
-    if policy != LINUX:
-        start = 0
-        while start < n:
-            h, f, nxt_i = touch_kernel(policy, pages, start, base, size, e, status, owner,
-                                       prev, nxt, ref, frame_of, frame_gid, fref, freeq, pos,
-                                       dense, rng, sc, cnt)
-            hits_total += h
-            faults_total += f
-            if nxt_i < 0:
-                return hits_total, faults_total, -nxt_i - 1
-            if nxt_i >= n:
-                break
-            if sc[NRES] == 0:
-                return hits_total, faults_total, -2
-            reclaim_kernel(policy, 1, status, owner, prev, nxt, ref, frame_of, frame_gid,
-                           fref, freeq, pos, dense, rng, sc, cnt, victims)
-            start = nxt_i
-        return hits_total, faults_total, -1
+    n_frames = frame_gid.shape[0]
+    head = sc[HEAD]
+    tail = sc[TAIL]
+    hand = sc[HAND]
+    free = sc[FREE]
+    nres = sc[NRES]
+    fq_head = sc[FQ_HEAD]
+    fq_count = sc[FQ_COUNT]
+    va_on = sc[VA_ON] != 0
+    code = -1
     for i in range(n):
         p = pages[i]
         if p < 0 or p >= size:
-            return hits_total, faults_total, i
+            code = i
+            break
         g = base + p
-        if status[g] == 1:
-            ref[g] = 1
-            hits_total += 1
-            cnt[e, C_HITS] += 1
+        st = status[g]
+        if st == 1:
+            hits += 1
+            if policy == LRU:
+                if tail != g:
+                    pv = prev[g]
+                    nx = nxt[g]
+                    if pv >= 0:
+                        nxt[pv] = nx
+                    else:
+                        head = nx
+                    prev[nx] = pv
+                    prev[g] = tail
+                    nxt[g] = -1
+                    nxt[tail] = g
+                    tail = g
+            elif policy == LINUX:
+                ref[g] = 1
+            elif policy == CLOCK:
+                fref[frame_of[g]] = 1
             continue
-        while sc[FREE] <= 0 and sc[NRES] > 0:
-            reclaim_kernel(policy, batch, status, owner, prev, nxt, ref, frame_of, frame_gid,
-                           fref, freeq, pos, dense, rng, sc, cnt, victims)
-        if sc[FREE] <= 0:
-            return hits_total, faults_total, -2
-        if status[g] == 2:
+        # a miss: free pages first (one page, or ksgxd batches for linux)
+        while free <= 0 and nres > 0:
+            scan = batch if policy == LINUX else 1
+            if policy == LINUX and scan > nres:
+                scan = nres
+            done = 0
+            while done < scan and nres > 0:
+                victim = -1
+                if policy == LRU or policy == FIFO or policy == LINUX:
+                    v = head
+                    nx = nxt[v]
+                    head = nx
+                    if nx >= 0:
+                        prev[nx] = -1
+                    else:
+                        tail = -1
+                    if policy == LINUX:
+                        done += 1  # every scanned page counts against the batch
+                        if ref[v] != 0:
+                            ref[v] = 0
+                            prev[v] = tail
+                            nxt[v] = -1
+                            if tail >= 0:
+                                nxt[tail] = v
+                            else:
+                                head = v
+                            tail = v
+                            continue
+                    else:
+                        done += 1
+                    victim = v
+                elif policy == CLOCK:
+                    f = hand
+                    hand = f + 1
+                    if hand == n_frames:
+                        hand = 0
+                    v = frame_gid[f]
+                    if v < 0:
+                        continue
+                    if fref[f] != 0:
+                        fref[f] = 0
+                        continue
+                    frame_gid[f] = -1
+                    frame_of[v] = -1
+                    victim = v
+                    done += 1
+                else:
+                    s = rng[0] + _GOLDEN
+                    rng[0] = s
+                    z = (s ^ (s >> np.uint64(30))) * _MIX1
+                    z = (z ^ (z >> np.uint64(27))) * _MIX2
+                    z = z ^ (z >> np.uint64(31))
+                    idx = np.int64(z % np.uint64(nres))
+                    v = dense[idx]
+                    last = dense[nres - 1]
+                    dense[idx] = last
+                    pos[last] = idx
+                    victim = v
+                    done += 1
+                # evict ``victim``
+                ve = owner[victim]
+                status[victim] = 2
+                nres -= 1
+                cnt[ve, C_RESIDENT] -= 1
+                cnt[ve, C_EVICTIONS] += 1
+                cnt[ve, C_EVICTED_OUT] += 1
+                victims[ve] += 1
+                if va_on and cnt[ve, C_EVICTED_OUT] > VA_SLOTS_PER_PAGE * cnt[ve, C_VA_PAGES]:
+                    cnt[ve, C_VA_PAGES] += 1
+                    if policy == CLOCK:
+                        frame_gid[f] = -2
+                else:
+                    free += 1
+                    if policy == CLOCK:
+                        tail_slot = fq_head + fq_count
+                        if tail_slot >= n_frames:
+                            tail_slot -= n_frames
+                        freeq[tail_slot] = f
+                        fq_count += 1
+        if free <= 0:
+            code = -2
+            break
+        # load g
+        faults += 1
+        if st == 2:
             cnt[e, C_EVICTED_OUT] -= 1
         status[g] = 1
-        sc[FREE] -= 1
+        free -= 1
         cnt[e, C_RESIDENT] += 1
-        cnt[e, C_FAULTS] += 1
-        _append(g, prev, nxt, sc)
-        ref[g] = 1
-        sc[NRES] += 1
-        faults_total += 1
-        if sc[FREE] < low:
-            while sc[FREE] < high and sc[NRES] > 0:
-                reclaim_kernel(policy, batch, status, owner, prev, nxt, ref, frame_of,
-                               frame_gid, fref, freeq, pos, dense, rng, sc, cnt, victims)
-    return hits_total, faults_total, -1
+        if policy == CLOCK:
+            f = freeq[fq_head]
+            fq_head += 1
+            if fq_head == n_frames:
+                fq_head = 0
+            fq_count -= 1
+            frame_gid[f] = g
+            frame_of[g] = f
+            fref[f] = 0
+        elif policy == RANDOM:
+            pos[g] = nres
+            dense[nres] = g
+        else:
+            prev[g] = tail
+            nxt[g] = -1
+            if tail >= 0:
+                nxt[tail] = g
+            else:
+                head = g
+            tail = g
+            if policy == LINUX:
+                ref[g] = 1
+        nres += 1
+        if policy == LINUX and free < low:
+            # ksgxd: batches until ``high`` pages are free
+            while free < high and nres > 0:
+                scan = batch if batch < nres else nres
+                for _ in range(scan):
+                    v = head
+                    nx = nxt[v]
+                    head = nx
+                    if nx >= 0:
+                        prev[nx] = -1
+                    else:
+                        tail = -1
+                    if ref[v] != 0:
+                        ref[v] = 0
+                        prev[v] = tail
+                        nxt[v] = -1
+                        if tail >= 0:
+                            nxt[tail] = v
+                        else:
+                            head = v
+                        tail = v
+                        continue
+                    ve = owner[v]
+                    status[v] = 2
+                    nres -= 1
+                    cnt[ve, C_RESIDENT] -= 1
+                    cnt[ve, C_EVICTIONS] += 1
+                    cnt[ve, C_EVICTED_OUT] += 1
+                    victims[ve] += 1
+                    if va_on and (cnt[ve, C_EVICTED_OUT]
+                                  > VA_SLOTS_PER_PAGE * cnt[ve, C_VA_PAGES]):
+                        cnt[ve, C_VA_PAGES] += 1
+                    else:
+                        free += 1
+    sc[HEAD] = head
+    sc[TAIL] = tail
+    sc[HAND] = hand
+    sc[FREE] = free
+    sc[NRES] = nres
+    sc[FQ_HEAD] = fq_head
+    sc[FQ_COUNT] = fq_count
+    cnt[e, C_HITS] += hits
+    cnt[e, C_FAULTS] += faults
+    return hits, faults, code

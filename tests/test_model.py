@@ -248,3 +248,73 @@ def test_bad_config_is_reported_with_key_paths() -> None:
     text = str(info.value)
     assert "workload.operations.get.memory.0.region" in text and "'table'" in text
     assert "costs.ecal_cycles" in text and "ecall_cycles" in text
+
+
+def _isolated(op: OperationConfig, *, gen: int = 1, edmm: bool = False,
+              costs: dict[str, float] | None = None, clock_hz: float = CLOCK_HZ) -> ModelConfig:
+    """Operations that never overlap: recorded arrivals 10 ms apart, one vCPU."""
+    return ModelConfig(
+        vm=VmConfig("iso", vcpus=1, clock_hz=clock_hz, sgx_generation=gen, epc_pages=8192),
+        enclaves=(EnclaveConfig("app", regions=(RegionConfig("heap", 1000),), threads=1,
+                                edmm=edmm),),
+        operations=(op,),
+        arrival=ArrivalConfig("trace", timestamps_s=tuple(0.01 * k for k in range(20))),
+        settings=SimulationSettings(duration_s=0.3),
+        costs=costs or {},
+    )
+
+
+def test_latency_of_an_isolated_operation_matches_hand_arithmetic() -> None:
+    op = OperationConfig("op", ecalls=2, ocalls=3, ocall_host_time_s=1e-6,
+                         compute_cycles=37_000, memory=(
+                             MemoryAccessConfig("heap", 10, {"kind": "uniform"},
+                                                cache_lines_per_page=8, llc_miss_fraction=0.5,
+                                                dependent_fraction=0.25),))
+    for gen, penalty_dep, penalty_ind in ((1, 100e-9, 100e-9), (2, 20e-9, 0.0)):
+        r = simulate(_isolated(op, gen=gen), 0, 1)
+        misses = 10 * 8 * 0.5
+        mem_s = (misses * 0.25 * (80e-9 + penalty_dep)
+                 + misses * 0.75 * (80e-9 + penalty_ind) / 10)
+        compute_s = 37_000 / CLOCK_HZ
+        timer_s = (compute_s + mem_s) * 250 * (5000 + 5000) / CLOCK_HZ
+        expected = 2 * 8200 / CLOCK_HZ + compute_s + mem_s + 3 * (10_000 / CLOCK_HZ + 1e-6) \
+            + timer_s
+        np.testing.assert_allclose(r.arrays["latency_s"], expected, rtol=1e-12)
+        assert r.metrics["share_memory"] == pytest.approx(mem_s / expected, rel=1e-9)
+        assert r.metrics["share_queueing"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_costs_and_clock_are_overridable() -> None:
+    op = OperationConfig("op", ecalls=1, compute_cycles=40_000)
+    base = simulate(_isolated(op), 0, 1).metrics["latency_mean_s"]
+    dearer = simulate(_isolated(op, costs={"ecall_cycles": 17_000}), 0, 1).metrics
+    assert dearer["latency_mean_s"] - base == pytest.approx((17_000 - 8200) / CLOCK_HZ,
+                                                            rel=1e-6)
+    quiet = SimulationSettings(duration_s=0.3, timer_interrupts=False)  # ticks are per second
+    base = simulate(dataclasses.replace(_isolated(op), settings=quiet), 0, 1).metrics[
+        "latency_mean_s"]
+    turbo = simulate(dataclasses.replace(_isolated(op, clock_hz=2 * CLOCK_HZ), settings=quiet),
+                     0, 1).metrics["latency_mean_s"]
+    assert turbo == pytest.approx(base / 2, rel=1e-9)  # every remaining cost is in cycles
+
+
+def test_edmm_first_touch_cost_is_exact() -> None:
+    op = OperationConfig("op", ecalls=0, memory=(
+        MemoryAccessConfig("heap", 50, {"kind": "sequential"}, llc_miss_fraction=0.0),))
+    cfg = dataclasses.replace(_isolated(op, gen=2, edmm=True),
+                              settings=SimulationSettings(duration_s=0.3, timer_interrupts=False))
+    r = simulate(cfg, 0, 1)
+    fault_s = (5000 + 6000 + 10_000 + 5000) / CLOCK_HZ  # AEX + handler + EAUG/EACCEPT + ERESUME
+    # A sequential scan of 1,000 pages, 50 per operation: every page is new once.
+    np.testing.assert_allclose(r.arrays["latency_s"], 50 * fault_s, rtol=1e-12)
+    np.testing.assert_array_equal(r.arrays["faults"], 50)
+    assert r.metrics["share_paging"] == pytest.approx(1.0)
+
+
+def test_warmup_operations_are_excluded() -> None:
+    op = OperationConfig("op", compute_cycles=37_000)
+    cfg = dataclasses.replace(_isolated(op), settings=SimulationSettings(duration_s=0.3,
+                                                                         warmup_s=0.095))
+    r = simulate(cfg, 0, 1)
+    assert r.metrics["ops_arrived"] == 10  # arrivals at 0.10 .. 0.19 s
+    assert r.arrays["measured"].sum() == 10 and len(r.arrays["arrival_s"]) == 20

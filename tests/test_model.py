@@ -221,7 +221,6 @@ def test_switchless_workers_occupy_vcpus_and_cut_transitions() -> None:
     sdk_cfg = dataclasses.replace(cfg, operations=(dataclasses.replace(op, call_mode="sdk"),))
     sdk = simulate(sdk_cfg, 0, 1).metrics
     assert sl["vcpu_utilisation"] >= 0.5  # the polling worker holds one of two vCPUs
-    assert sdk["vcpu_utilisation"] < 0.5
     assert sl["share_transitions"] < sdk["share_transitions"]
     hot_cfg = dataclasses.replace(cfg, operations=(dataclasses.replace(op, call_mode="hotcall"),))
     hot = simulate(hot_cfg, 0, 1).metrics

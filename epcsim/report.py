@@ -58,9 +58,13 @@ FIGURES_DIR = "figures"
 
 
 def _failed(summary: pd.DataFrame) -> pd.Series:
-    if "error" not in summary:
-        return pd.Series(False, index=summary.index)
-    return _error_text(summary["error"]).str.strip() != ""
+    """Runs that did not complete: a non-empty ``error``, or a ``status`` other than ok."""
+    failed = pd.Series(False, index=summary.index)
+    if "error" in summary:
+        failed |= _error_text(summary["error"]).str.strip() != ""
+    if "status" in summary:
+        failed |= summary["status"].astype(object).where(summary["status"].notna(), "ok") != "ok"
+    return failed
 
 
 def _error_text(errors: pd.Series) -> pd.Series:
@@ -223,6 +227,10 @@ class _Doc:
                          "</figcaption></figure>")
         self.md.append(f"![{alt}]({FIGURES_DIR}/{name}.png)\n")
 
+    def pre(self, text: str) -> None:
+        self.html.append(f"<pre>{html.escape(text)}</pre>")
+        self.md.append(f"```\n{text.rstrip()}\n```\n")
+
     def preformatted(self, text: str, summary: str) -> None:
         self.html.append(f"<details><summary>{html.escape(summary)}</summary><pre>"
                          f"{html.escape(text)}</pre></details>")
@@ -269,13 +277,14 @@ def _what_was_simulated(doc: _Doc, info: Mapping[str, Any], summary: pd.DataFram
     if "seed" in summary and summary["seed"].nunique() == 1:
         facts.append(f"root seed: {summary['seed'].iloc[0]}")
     facts.append(f"runs: {len(summary)} ({int(_failed(summary).sum())} failed)")
-    if info.get("plan"):
-        facts.append(f"study plan: {info['plan']}")
     sim = scen.get("simulation") if isinstance(scen, Mapping) else None
     if isinstance(sim, Mapping):
         facts.append("simulation settings: " + ", ".join(
             f"{k}={v}" for k, v in sim.items() if not isinstance(v, Mapping | list)))
     doc.bullets(facts)
+    if info.get("plan"):
+        doc.para("The study plan:")
+        doc.pre(str(info["plan"]))
     if scen:
         doc.preformatted(yaml.safe_dump(_plain(scen), sort_keys=False, allow_unicode=True),
                          "The resolved scenario (base units: bytes, seconds, cycles)")
@@ -291,10 +300,17 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-def _recommendation_box(doc: _Doc, sizing: SizingResult | None) -> None:
+def _recommendation_box(doc: _Doc, sizing: SizingResult | None,
+                        info: Mapping[str, Any]) -> None:
     if sizing is None:
-        doc.para("No sizing: the scenario sets no service-level objective (slo), so this "
-                 "report shows the simulated results only.", cls="warn")
+        scen = info.get("scenario")
+        if isinstance(scen, Mapping) and scen.get("slo"):
+            doc.para("No sizing: the scenario has a service-level objective (slo), but no "
+                     "sizing result was stored with these results (sizing.json), so this "
+                     "report shows the simulated results only.", cls="warn")
+        else:
+            doc.para("No sizing: the scenario sets no service-level objective (slo), so this "
+                     "report shows the simulated results only.", cls="warn")
         return
     rec = sizing.recommended
     if rec is None:
@@ -393,11 +409,26 @@ def _knee(doc: _Doc, summary_agg: pd.DataFrame, sizing: SizingResult | None,
     have_sweep = ("working_set_mib" in summary_agg and not summary_agg.empty and
                   summary_agg.groupby("vm_size")["working_set_mib"].nunique().max() > 1)
     knee = sizing.knee if sizing is not None else None
-    if not (have_sweep or (knee and knee.curve) or (mrc is not None and not mrc.empty)):
+    has_ws = "working_set_mib" in summary_agg and not summary_agg.empty
+    if not (have_sweep or (knee and knee.curve) or (mrc is not None and not mrc.empty)
+            or has_ws):
         return
     doc.heading("The EPC knee", anchor="knee")
     doc.para("The knee is the working set at which throughput has fallen to half of its "
              "value with a small working set; each VM size's EPC is marked.")
+    if has_ws:
+        rows = []
+        for r in summary_agg.drop_duplicates("vm_size").to_dict("records"):
+            ws, vm_name = float(r["working_set_mib"]), str(r["vm_size"])
+            cap = epc.get(vm_name, math.nan)
+            rows.append([plots.short_name(vm_name), _num(ws), _num(cap),
+                         _pct(ws / cap) if cap else "n/a",
+                         "yes" if ws > cap else "no", _num(r.get("epc_faults_per_s")),
+                         _pct(r.get("share_paging"))])
+        doc.table(["VM size", "working set MiB", "EPC MiB", "working set / EPC",
+                   "exceeds the EPC", "EPC faults/s", "time in paging"], rows,
+                  caption="The workload's working set (the regions its operations touch) "
+                          "against each VM size's EPC, with the simulated paging.")
     if knee is not None and knee.curve:
         doc.figure("knee", plots.plot_epc_knee(pd.DataFrame(knee.curve), epc,
                                                knee.knee_working_set_mib,
@@ -411,13 +442,13 @@ def _knee(doc: _Doc, summary_agg: pd.DataFrame, sizing: SizingResult | None,
         frame = summary_agg[["vm_size", "working_set_mib", "throughput_ops_s"]].dropna()
         doc.figure("knee_sweep", plots.plot_epc_knee(frame, epc),
                    "Simulated throughput against the swept working set, per VM size")
-        rows = []
+        knee_rows = []
         for size, sub in frame.groupby("vm_size", sort=False):
             sub = sub.sort_values("working_set_mib")
             k = knee_from_curve(list(sub["working_set_mib"]), list(sub["throughput_ops_s"]))
-            rows.append([plots.short_name(str(size)), _num(epc.get(str(size))),
-                         _num(k) if k is not None else "not reached in the sweep"])
-        doc.table(["VM size", "EPC MiB", "knee (throughput halved), MiB"], rows)
+            knee_rows.append([plots.short_name(str(size)), _num(epc.get(str(size))),
+                              _num(k) if k is not None else "not reached in the sweep"])
+        doc.table(["VM size", "EPC MiB", "knee (throughput halved), MiB"], knee_rows)
     if mrc is not None and not mrc.empty:
         doc.figure("mrc", plots.plot_miss_ratio_curve(mrc, epc),
                    "LRU miss ratio of the page trace against EPC capacity, with each VM "
@@ -536,7 +567,8 @@ def _provenance(doc: _Doc, info: Mapping[str, Any], summary: pd.DataFrame) -> No
     if not failed.empty:
         doc.para(f"{len(failed)} run(s) failed and are left out of the means:", cls="warn")
         doc.bullets([f"{r.get('vm_size', '?')} replication {r.get('replication', '?')}: "
-                     f"{r['error']}" for r in failed.to_dict("records")])
+                     f"{r.get('error') or r.get('status', 'failed')}"
+                     for r in failed.to_dict("records")])
 
 
 # --------------------------------------------------------------------------- writing
@@ -570,7 +602,7 @@ def build_report(summary: pd.DataFrame, sizing: SizingResult | None,
     epc = _epc_by_size(summary, sizing)
     doc = _Doc()
     doc.heading(f"epcsim report: {name}", level=1)
-    _recommendation_box(doc, sizing)
+    _recommendation_box(doc, sizing, scenario_info)
     _what_was_simulated(doc, scenario_info, summary, agg)
     _results_per_size(doc, agg, sizing)
     _latency_vs_load(doc, agg, sizing)

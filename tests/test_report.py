@@ -202,6 +202,10 @@ def test_failed_runs_are_listed_and_left_out() -> None:
     page, md, _ = build_report(summary, None, {"name": "t"})
     assert "SimulationError: EPC exhausted" in page and "1 run(s) failed" in md
     assert "runs: 8 (1 failed)" in page
+    summary["status"] = "ok"
+    summary.loc[1, "status"] = "not_run"
+    page, _, _ = build_report(summary, None, {"name": "t"})
+    assert "runs: 8 (2 failed)" in page and "replication 1: not_run" in page
 
 
 def test_missing_or_bad_results_give_clear_errors(tmp_path: Path,

@@ -41,9 +41,9 @@ from fractions import Fraction
 #: Bytes in one EPC page (SGX pages are 4 KiB).
 PAGE_BYTES = 4096
 
-#: Largest exponent accepted in a written number (``1e300``); bigger ones are refused
+#: Largest exponent accepted in a written number (``1e400``); bigger ones are refused
 #: before any big-integer arithmetic is attempted.
-_MAX_EXPONENT = 300
+_MAX_EXPONENT = 400
 #: Longest number text accepted (digits, sign, point, exponent).
 _MAX_NUMBER_CHARS = 60
 
@@ -385,8 +385,8 @@ def _format_scaled(value: float | int, units: list[tuple[str, Fraction]], kind: 
         elif len(str(scaled.numerator)) > 18:
             continue
         return text
-    base_name = units[-1][0]
-    return f"{value!r}{sep}{base_name}" if base_name else repr(value)
+    base = [name for name, scale in units if scale == 1]
+    return f"{value!r}{sep}{base[0]}" if base else repr(value)
 
 
 def format_bytes(size_bytes: int, binary: bool = True) -> str:

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from epcsim.errors import Problem, ScenarioError
 from epcsim.scenario.overrides import apply_overrides
+from epcsim.scenario.paths import display_path
 from epcsim.scenario.problems import issues_from_validation_error, to_problem
 from epcsim.scenario.spec import Scenario
 from epcsim.scenario.yamlload import (
@@ -33,8 +34,8 @@ from epcsim.scenario.yamlload import (
 )
 
 
-def _yaml_problem(p: YamlProblem, file: str | None) -> Problem:
-    key = ".".join(str(s) for s in p.path) or None
+def _yaml_problem(p: YamlProblem, file: str | None, data: Any = None) -> Problem:
+    key = display_path(p.path, data) or None
     return Problem(p.message, file=file, line=p.line, key_path=key, expected=p.expected,
                    found=p.found)
 
@@ -63,7 +64,7 @@ def read_scenario_file(path: str | os.PathLike[str]) -> tuple[Any, dict[Any, int
         raise ScenarioError([_yaml_problem(p, file) for p in problems])
     doc = load_yaml_text(text)
     if doc.problems:
-        raise ScenarioError([_yaml_problem(p, file) for p in doc.problems])
+        raise ScenarioError([_yaml_problem(p, file, doc.data) for p in doc.problems])
     return doc.data, doc.lines
 
 

@@ -221,6 +221,19 @@ def issues_from_validation_error(exc: ValidationError, raw: Any,
         elif typ in ("model_type", "dict_type"):
             issues.append(Issue(loc, "expected a mapping (key: value lines)", "a mapping",
                                 short(found)))
+        elif typ == "too_short":
+            n = ctx.get("min_length", 1)
+            issues.append(Issue(loc, "must not be empty" if n == 1 else f"needs at least {n} "
+                                "items", f"at least {n} item{'s' if n != 1 else ''}",
+                                short(found)))
+        elif typ == "too_long":
+            issues.append(Issue(loc, "too many items",
+                                f"at most {ctx.get('max_length')} items",
+                                f"{len(found) if hasattr(found, '__len__') else found} items"))
+        elif typ in ("int_parsing", "int_from_float", "int_type"):
+            issues.append(Issue(loc, "not a whole number", "an integer", short(found)))
+        elif typ in ("bool_parsing", "bool_type"):
+            issues.append(Issue(loc, "not true or false", "true or false", short(found)))
         elif typ in ("list_type", "tuple_type"):
             issues.append(Issue(loc, "expected a list", "a list", short(found)))
         else:

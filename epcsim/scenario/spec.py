@@ -113,8 +113,8 @@ class Quantity:
                 x = units.parse_quantity(value, self.kind)
         except UnitError as exc:
             raise PydanticCustomError("quantity", "{reason}", {
-                "reason": exc.reason, "expected": exc.expected, "found": exc.found,
-                "suggestion": exc.suggestion or ""}) from None
+                "reason": exc.reason, "expected": self.expected or exc.expected,
+                "found": exc.found, "suggestion": exc.suggestion or ""}) from None
         if isinstance(x, float) and not math.isfinite(x):
             raise _fail("quantity", "not a finite number", expected=self.bounds_text(),
                         found=value)

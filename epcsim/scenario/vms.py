@@ -50,7 +50,10 @@ def _check_vm(vm: VmSize, path: tuple[str | int, ...]) -> list[Issue]:
 
 
 def build_vm_table(section: VmSection) -> tuple[dict[str, VmSize], dict[str, str], list[Issue]]:
-    """(size name -> VmSize with overrides applied, override key -> size name, issues)."""
+    """(size name -> VmSize with overrides applied, override key -> size name, issues).
+
+    A custom size that has problems is left out of the table (its problems are reported).
+    """
     issues: list[Issue] = []
     table: dict[str, VmSize] = {vm.size: vm for vm in load_catalog()}
     by_norm = {_norm(name): name for name in table}
@@ -126,6 +129,7 @@ def expand_selection(section: VmSection,
                      table: dict[str, VmSize]) -> tuple[list[str], list[Issue]]:
     """Size names selected by ``section.sizes`` (in order, without repeats) and issues."""
     by_norm = {_norm(name): name for name in table}
+    broken = {_norm(c.size) for c in section.custom} - set(by_norm)
     series = {s.lower(): s for s in series_names()}
     for vm in table.values():
         series.setdefault(vm.series.lower(), vm.series)
@@ -137,6 +141,8 @@ def expand_selection(section: VmSection,
             out.update(dict.fromkeys(table))
         elif _norm(t) in by_norm:
             out[by_norm[_norm(t)]] = None
+        elif _norm(t) in broken:
+            continue  # a custom size with its own problems, reported already
         elif t.lower() in series:
             out.update(dict.fromkeys(n for n, vm in table.items()
                                      if vm.series.lower() == t.lower()))

@@ -28,7 +28,7 @@ import yaml
 #: Largest scenario file accepted, in bytes (1 MiB).
 MAX_FILE_BYTES = 1024 * 1024
 #: Most YAML nodes after alias expansion.
-MAX_NODES = 100_000
+MAX_NODES = 50_000
 #: Deepest nesting of mappings and lists.
 MAX_DEPTH = 40
 
@@ -36,8 +36,19 @@ Path = tuple[str | int, ...]
 
 
 class ScenarioYamlLoader(yaml.SafeLoader):
-    """SafeLoader that only composes; :func:`load_yaml_text` builds the data from the nodes
-    with line numbers, duplicate-key detection and a node budget."""
+    """The safe loader whose constructor turns scalar nodes into values (only the YAML 1.1
+    core types: str, int, float, bool, null, timestamps); :func:`load_yaml_text` builds
+    mappings and lists itself, with line numbers, duplicate-key detection and budgets."""
+
+
+#: Parser used for the bounded pre-scan and for composing nodes: libyaml's C parser when
+#: PyYAML was built with it (same resolver, same safe tag set, much faster), else the pure
+#: Python SafeLoader. Neither constructs anything; construction uses ScenarioYamlLoader.
+_PARSER: type = getattr(yaml, "CSafeLoader", ScenarioYamlLoader)
+
+_OPEN = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_CLOSE = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+_LEAF = (yaml.ScalarEvent, yaml.AliasEvent)
 
 
 @dataclass
@@ -214,38 +225,76 @@ def load_yaml_text(text: str) -> YamlDocument:
             "text too large for a scenario; refused", None, (),
             expected=f"at most {MAX_FILE_BYTES // 1024} KiB", found=f"{len(text)} characters"))
         return doc
-    loader = ScenarioYamlLoader(text)
     try:
-        try:
-            node = loader.get_single_node()
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
+        too_big = _prescan(text, doc)
+        if too_big:
+            return doc
+        node = yaml.compose(text, Loader=_PARSER)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        if "nesting depth" in str(exc.problem):
             doc.problems.append(YamlProblem(
-                "not valid YAML: " + " ".join(str(exc.problem or exc.context or "").split()),
-                mark.line + 1 if mark else None, (), expected="YAML text",
-                found=_short(_line_text(text, mark.line) if mark else "")))
+                "nested too deeply; refused", mark.line + 1 if mark else None, (),
+                expected=f"at most {MAX_DEPTH} levels", found="deeper nesting"))
             return doc
-        except yaml.YAMLError as exc:
-            doc.problems.append(YamlProblem("not valid YAML: " + " ".join(str(exc).split()),
-                                            None, (), expected="YAML text"))
-            return doc
-        except RecursionError:
-            doc.problems.append(YamlProblem("nested too deeply to read", None, (),
-                                            expected=f"at most {MAX_DEPTH} levels"))
-            return doc
-        if node is None:
-            doc.data = None
-            return doc
-        try:
-            doc.data = _Builder(loader, doc).build(node, (), 0)
-        except _TooBig:
-            doc.problems.append(YamlProblem(
-                "too many YAML nodes after expanding aliases (an alias bomb?); refused",
-                None, (), expected=f"at most {MAX_NODES} nodes", found="more"))
-            doc.data = None
+        doc.problems.append(YamlProblem(
+            "not valid YAML: " + " ".join(str(exc.problem or exc.context or "").split()),
+            mark.line + 1 if mark else None, (), expected="YAML text",
+            found=_short(_line_text(text, mark.line) if mark else "")))
+        return doc
+    except yaml.reader.ReaderError as exc:
+        line = text[:exc.position].count("\n") + 1 if isinstance(exc.position, int) else None
+        doc.problems.append(YamlProblem(
+            "not valid YAML: a control character is not allowed", line, (),
+            expected="printable text", found=f"character {exc.character!r}"))
+        return doc
+    except yaml.YAMLError as exc:
+        doc.problems.append(YamlProblem("not valid YAML: " + " ".join(str(exc).split()),
+                                        None, (), expected="YAML text"))
+        return doc
+    except RecursionError:
+        doc.problems.append(YamlProblem("nested too deeply; refused", None, (),
+                                        expected=f"at most {MAX_DEPTH} levels"))
+        return doc
+    if node is None:
+        return doc
+    constructor = ScenarioYamlLoader("")
+    try:
+        doc.data = _Builder(constructor, doc).build(node, (), 0)
+    except _TooBig:
+        doc.problems.append(YamlProblem(
+            "too many YAML nodes after expanding aliases (an alias bomb?); refused",
+            None, (), expected=f"at most {MAX_NODES} nodes", found="more"))
+        doc.data = None
     finally:
-        loader.dispose()
+        constructor.dispose()
     return doc
+
+
+def _prescan(text: str, doc: YamlDocument) -> bool:
+    """Walk the parse events, refusing deep nesting and too many nodes before any node tree
+    is built. True when refused (the problem is added to ``doc``)."""
+    depth = 0
+    count = 0
+    for event in yaml.parse(text, Loader=_PARSER):
+        if isinstance(event, _OPEN):
+            depth += 1
+            count += 1
+            if depth > MAX_DEPTH:
+                doc.problems.append(YamlProblem(
+                    "nested too deeply; refused", event.start_mark.line + 1, (),
+                    expected=f"at most {MAX_DEPTH} levels", found="deeper nesting"))
+                return True
+        elif isinstance(event, _CLOSE):
+            depth -= 1
+        elif isinstance(event, _LEAF):
+            count += 1
+        if count > MAX_NODES:
+            doc.problems.append(YamlProblem(
+                "too many YAML nodes for a scenario; refused", event.start_mark.line + 1, (),
+                expected=f"at most {MAX_NODES} nodes", found="more"))
+            return True
+    return False
 
 
 def _line_text(text: str, line: int) -> str:

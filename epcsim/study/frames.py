@@ -114,11 +114,12 @@ class DetailFrames(Mapping[str, pd.DataFrame]):
     each access reads the file (keep the frame you need in a variable).
     """
 
-    def __init__(self, store_dir: str | os.PathLike[str], run_keys: Sequence[str]) -> None:
+    def __init__(self, store_dir: str | os.PathLike[str], run_keys: Sequence[str],
+                 records: Mapping[str, RunRecord] | None = None) -> None:
         self._store = RunStore(store_dir, lock=False)
         self._files: dict[str, Path] = {}
         for key in run_keys:
-            record = self._store.load(key)
+            record = records.get(key) if records is not None else self._store.load(key)
             if record is not None and record.detail_file is not None:
                 self._files[key] = self._store.runs_dir / record.detail_file
 

@@ -234,7 +234,7 @@ def run_study(tasks: Iterable[RunTask], store_dir: str | os.PathLike[str], *,
             stopped_early=stopped_early,
             backend=backend_text,
             wall_s=time.perf_counter() - t0,
-            details=DetailFrames(store_dir, [t.run_key for t in tasks]),
+            details=DetailFrames(store_dir, [t.run_key for t in tasks], records),
             _records=records,
         )
     if progress:

@@ -148,18 +148,21 @@ class StudyLockedError(EpcsimError):
 class RunStore:
     """The folder of one study's run records (see the module docstring for the layout).
 
-    Opening a store creates the folders, takes the study lock (when ``lock`` is true) and
-    removes stale temporary files. Use it as a context manager, or call :meth:`close`, to
-    release the lock.
+    Opening a store for writing (``lock=True``, the default) creates the folders, takes the
+    study lock and removes stale temporary files; use it as a context manager, or call
+    :meth:`close`, to release the lock. ``lock=False`` opens a read-only view: nothing is
+    created, locked or removed (for reading a finished study, e.g. from a notebook).
     """
 
     def __init__(self, root: str | os.PathLike[str], *, lock: bool = True) -> None:
         self.root = Path(root)
         self.runs_dir = self.root / RUNS_DIR
-        try:
-            self.runs_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise EpcsimError(f"cannot create results folder {self.runs_dir}: {exc}") from exc
+        if lock:
+            try:
+                self.runs_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise EpcsimError(
+                    f"cannot create results folder {self.runs_dir}: {exc}") from exc
         self._lock_fh: io.BufferedWriter | None = None
         if lock:
             self._take_lock()

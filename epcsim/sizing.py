@@ -59,7 +59,7 @@ import datetime as _dt
 import hashlib
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -223,10 +223,15 @@ class Slo:
 # --------------------------------------------------------------------------- evaluation cache
 
 
-def evaluation_key(vm: VmSize, load_ops_s: float, variant: Mapping[str, Any]) -> str:
-    """SHA-256 hex digest of everything that determines one evaluation."""
+def evaluation_key(vm: VmSize, load_ops_s: float, variant: Mapping[str, Any],
+                   namespace: str = "") -> str:
+    """SHA-256 hex digest of everything that determines one evaluation: every field of the VM
+    size, the load (exactly, as a float's hex form), the variant, and ``namespace`` (what the
+    evaluator itself depends on, e.g. a hash of the resolved scenario and the epcsim version,
+    so a cache kept between runs never answers for a changed scenario)."""
     payload = json.dumps(
-        {"vm": vm.to_dict(), "load_ops_s": float(load_ops_s).hex(), "variant": variant},
+        {"vm": vm.to_dict(), "load_ops_s": float(load_ops_s).hex(), "variant": variant,
+         "namespace": namespace},
         sort_keys=True, default=str, separators=(",", ":"),
     )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
@@ -245,32 +250,43 @@ class Probe:
 class CachedEvaluator:
     """Wraps an ``evaluate`` function with a cache keyed by :func:`evaluation_key`.
 
-    ``calls`` counts real evaluations, ``hits`` cached answers; ``probes`` keeps every real
-    evaluation in call order (the report plots latency against load from them).
+    ``cache`` may be passed in (any mutable mapping, e.g. a dict loaded from JSON) to reuse
+    evaluations between processes; ``namespace`` is folded into every key (see
+    :func:`evaluation_key`). ``calls`` counts real evaluations, ``hits`` cached answers;
+    ``probes`` lists every distinct evaluation this evaluator answered, in first-use order
+    (the report plots latency against load from them), whether it came from the cache or not,
+    so results do not depend on what the cache held.
     """
 
-    def __init__(self, evaluate: Evaluate) -> None:
+    def __init__(self, evaluate: Evaluate,
+                 cache: MutableMapping[str, dict[str, float]] | None = None,
+                 namespace: str = "") -> None:
         self._evaluate = evaluate
-        self._cache: dict[str, dict[str, float]] = {}
+        self.cache: MutableMapping[str, dict[str, float]] = {} if cache is None else cache
+        self.namespace = namespace
         self.calls = 0
         self.hits = 0
         self.probes: list[Probe] = []
+        self._seen: set[str] = set()
 
     def __call__(self, vm: VmSize, load_ops_s: float, variant: Mapping[str, Any]) -> dict[
             str, float]:
-        key = evaluation_key(vm, load_ops_s, variant)
-        found = self._cache.get(key)
-        if found is not None:
+        key = evaluation_key(vm, load_ops_s, variant, self.namespace)
+        metrics = self.cache.get(key)
+        if metrics is not None:
             self.hits += 1
-            return found
-        metrics = {k: float(v) for k, v in self._evaluate(vm, load_ops_s, dict(variant)).items()}
-        missing = [m for m in REQUIRED_METRICS if m not in metrics]
-        if missing:
-            raise ValueError(f"evaluate() for {vm.size} at {load_ops_s:g} ops/s returned no "
-                             f"{', '.join(missing)}")
-        self.calls += 1
-        self._cache[key] = metrics
-        self.probes.append(Probe(vm.size, float(load_ops_s), dict(variant), metrics))
+        else:
+            metrics = {k: float(v)
+                       for k, v in self._evaluate(vm, load_ops_s, dict(variant)).items()}
+            missing = [m for m in REQUIRED_METRICS if m not in metrics]
+            if missing:
+                raise ValueError(f"evaluate() for {vm.size} at {load_ops_s:g} ops/s returned "
+                                 f"no {', '.join(missing)}")
+            self.calls += 1
+            self.cache[key] = metrics
+        if key not in self._seen:
+            self._seen.add(key)
+            self.probes.append(Probe(vm.size, float(load_ops_s), dict(variant), metrics))
         return metrics
 
 
@@ -568,7 +584,7 @@ class Knee:
 
 
 #: Working sets probed for the knee, as multiples of the VM's EPC.
-KNEE_EPC_MULTIPLES = (0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 4.0, 8.0)
+KNEE_EPC_MULTIPLES = (0.5, 0.8, 0.95, 1.05, 1.2, 1.5, 2.0, 3.0, 5.0)
 
 
 def knee_from_curve(working_set_mib: Sequence[float], throughput_ops_s: Sequence[float]

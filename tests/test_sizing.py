@@ -117,6 +117,26 @@ def test_cache_avoids_repeated_evaluations_and_key_is_content_hash() -> None:
     assert evaluation_key(vm, 1000.0, {"a": 1}) != evaluation_key(vm, 1000.0, {"a": 2})
     cheaper = dataclasses.replace(vm, linux_usd_per_hour=0.1)
     assert evaluation_key(vm, 1000.0, {}) != evaluation_key(cheaper, 1000.0, {})
+    assert evaluation_key(vm, 1000.0, {}, "scenario-a") != evaluation_key(vm, 1000.0, {},
+                                                                          "scenario-b")
+
+
+def test_a_shared_cache_gives_the_same_result_without_evaluating() -> None:
+    slo = Slo(target_load_ops_s=20_000, latency_bound_s=5e-3)
+    store: dict[str, dict[str, float]] = {}
+    first_inner = AnalyticEvaluator()
+    first = recommend(CachedEvaluator(first_inner, store, "ns"), sizes_in_series("DCsv2"), slo,
+                      as_of=AS_OF, sensitivity=False)
+    again_inner = AnalyticEvaluator()
+    again = recommend(CachedEvaluator(again_inner, store, "ns"), sizes_in_series("DCsv2"), slo,
+                      as_of=AS_OF, sensitivity=False)
+    assert first_inner.calls > 0 and again_inner.calls == 0
+    assert again.probes == first.probes and again.recommended == first.recommended
+    assert again.capacities == first.capacities and again.what_ifs == first.what_ifs
+    other_inner = AnalyticEvaluator()
+    recommend(CachedEvaluator(other_inner, store, "other"), [get_vm("DC4s_v2")], slo,
+              as_of=AS_OF, sensitivity=False, what_ifs=(), knee=False)
+    assert other_inner.calls > 0  # another namespace never reads these entries
 
 
 def test_evaluator_missing_metrics_is_reported() -> None:

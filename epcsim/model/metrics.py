@@ -23,7 +23,8 @@ those that arrived in the window. Every metric ignores warm-up:
 - ``epc_faults_per_op``: mean faults of measured completed operations.
 - ``share_compute``, ``share_memory``, ``share_transitions``, ``share_paging``,
   ``share_queueing``: each component summed over measured completed operations, divided by
-  the sum of their latencies (so they add up to 1):
+  the sum of all five (which equals the sum of their latencies up to floating-point
+  rounding, so the shares add up to 1; NaN when that sum is 0):
   compute = compute inside the enclave + host-side OCALL time; memory = LLC-miss time
   (with the protection penalty); transitions = ECALLs, OCALL round trips (or switchless /
   hotcall call latency, or native syscalls), timer and IPI-forced AEX + ERESUME; paging =
@@ -129,9 +130,11 @@ def summarise(model: _Model, *, events: int, wall_time_s: float, seed: int,
         "ipi_aex_per_s": d["ipi_aex"] / window,
         "switchless_fallbacks_per_s": d["switchless_fallbacks"] / window,
     }
-    total_lat = float(lat.sum())
-    for part in ("compute", "memory", "transitions", "paging", "queueing"):
-        m[f"share_{part}"] = float(a[f"{part}_s"][comp].sum() / total_lat) if total_lat > 0 else nan
+    parts = ("compute", "memory", "transitions", "paging", "queueing")
+    sums = {part: float(a[f"{part}_s"][comp].sum()) for part in parts}
+    total = sum(sums.values())  # = the sum of latencies, up to floating-point rounding
+    for part in parts:
+        m[f"share_{part}"] = sums[part] / total if total > 0 else nan
     m["enclave_startup_s"] = float(sum(model.startup_s))
     m["epc_usable_pages"] = float(model.capacity_pages)
     m["epc_build_evictions"] = float(model.ctr.build_evictions)

@@ -322,11 +322,13 @@ class _Model:
         engine = self.engine
         assert engine is not None
         c = self.costs
+        stuck = False  # nothing left to evict: sleep until a touch makes pages resident
         while True:
-            if not engine.needs_reclaim():
+            if stuck or not engine.needs_reclaim():
                 self.ksgxd_wake = env.event()
                 yield self.ksgxd_wake
                 self.ksgxd_wake = None
+            stuck = False
             req = self.vcpu.request(priority=0)
             borrowed = False
             if not req.triggered:
@@ -349,6 +351,7 @@ class _Model:
                 n = sum(victims)
                 if n == 0:
                     if engine.resident_pages() == 0:
+                        stuck = True
                         break
                     continue  # a scan that only gave young pages a second chance
                 cost = 0.0

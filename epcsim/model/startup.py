@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from epcsim.errors import EpcsimError
 from epcsim.model.config import PAGE_BYTES, ModelConfig
 from epcsim.model.costs import RunCosts
 
@@ -70,7 +71,9 @@ def build_enclaves(engine: EpcEngineLike, config: ModelConfig, costs: RunCosts,
                 victims = np.asarray(engine.reclaim(costs.reclaim_batch_pages))
                 n = int(victims.sum())
                 if n == 0 and engine.resident_pages() == 0:
-                    raise RuntimeError("EPC engine could not reclaim during the build")
+                    raise EpcsimError(
+                        f"{config.vm.name}: enclave {enc.name!r} cannot be built: its Version "
+                        f"Array pages alone fill the EPC ({engine.free_pages} pages free)")
                 evictions += n
                 batches += 1
                 t += n * costs.evict_page_s + int(np.count_nonzero(victims)) * costs.etrack_s

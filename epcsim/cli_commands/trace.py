@@ -24,7 +24,7 @@ PAGE_BYTES = 4096
 _SCENARIO_SUFFIXES = (".yaml", ".yml")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("trace", help="working set, miss ratios and EPC knee of a page trace",
                        description=__doc__)
     p.add_argument("source", help="trace file (.npy, .npz, .csv, .lackey) or scenario (.yaml)")

@@ -90,7 +90,11 @@ class PageStream:
         raise NotImplementedError
 
     def take(self, n: int) -> np.ndarray:
-        """The next ``n`` page offsets (int64 array of shape (n,))."""
+        """The next ``n`` page offsets (int64 array of shape (n,)).
+
+        The stream is generated ``chunk_touches`` at a time whatever ``n`` is, so the
+        sequence does not depend on how it is split into takes.
+        """
         if n < 0:
             raise ValueError(f"cannot take {n} pages")
         avail = self._buf.shape[0] - self._at
@@ -100,15 +104,14 @@ class PageStream:
             return out
         parts = [self._buf[self._at:]]
         need = n - avail
-        if need >= self.chunk_touches:
-            parts.append(self._generate(need))
-            self._buf = np.empty(0, dtype=np.int64)
-            self._at = 0
-        else:
+        while True:
             self._buf = self._generate(self.chunk_touches)
-            parts.append(self._buf[:need])
-            self._at = need
-        return np.concatenate(parts)
+            if need <= self.chunk_touches:
+                parts.append(self._buf[:need])
+                self._at = need
+                return np.concatenate(parts)
+            parts.append(self._buf)
+            need -= self.chunk_touches
 
     def chunks(self, total: int, chunk: int = 1 << 22):
         """Yield ``total`` touches in arrays of at most ``chunk`` (for streaming analysis)."""

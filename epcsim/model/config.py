@@ -63,7 +63,8 @@ class VmConfig:
         sgx_generation: 1 (SGX1, MEE with integrity tree) or 2 (SGX2, TME-MK).
         epc_pages: EPC the guest sees, in 4 KiB pages (SECS/TCS/SSA/VA pages come out of it).
         llc_bytes: last-level cache size; used only when an access leaves
-            ``llc_miss_fraction`` to the model (``None``).
+            ``llc_miss_fraction`` to the model (``None``). Default 16 MiB, the Xeon E-2288G
+            of DCsv2 (the catalogue's ``llc_mib``; :meth:`from_vm_size` takes it from there).
     """
 
     name: str

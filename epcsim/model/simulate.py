@@ -49,7 +49,7 @@ import simpy
 
 from epcsim.errors import EpcsimError
 from epcsim.model import streams
-from epcsim.model.config import ModelConfig, OperationConfig, validate
+from epcsim.model.config import PAGE_BYTES, ModelConfig, OperationConfig, validate
 from epcsim.model.costs import RunCosts, run_costs
 from epcsim.model.metrics import RunResult, summarise
 from epcsim.model.records import Counters, Records
@@ -216,7 +216,7 @@ def _touched_bytes(config: ModelConfig) -> int:
             if (e, m.region) not in seen:
                 seen.add((e, m.region))
                 pages = next(r.pages for r in config.enclaves[e].regions if r.name == m.region)
-                total += pages * 4096
+                total += pages * PAGE_BYTES
     return total
 
 

@@ -228,3 +228,16 @@ def test_progress_report_goes_to_stderr_and_the_bar_stays_off_without_a_terminal
     assert "mm1:" not in captured.err  # stderr is not a terminal here: no bar
     run_study(tasks, tmp_path, workers=1, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_a_worker_process_dying_is_recorded_and_the_study_goes_on(tmp_path) -> None:
+    tasks = _grid(reps=4)
+    tasks.insert(2, mm1_task(0.5, 50, exit_process=3))
+    result = run_study(tasks, tmp_path, workers=2, progress=False)
+    assert result.n_run == len(tasks) and result.n_not_run == 0
+    status = dict(zip(result.summary["run_key"], result.summary["status"], strict=True))
+    assert status[tasks[2].run_key] == "failed"
+    assert all(g.error.startswith("WorkerDied: ") for g in result.failures)
+    # Only runs in flight with the crash (at most the window of workers + 2) are lost.
+    assert result.n_failed <= 4
+    assert sum(s == "ok" for s in status.values()) >= len(tasks) - 4

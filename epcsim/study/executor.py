@@ -41,7 +41,7 @@ import threading
 import traceback
 import uuid
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -52,6 +52,13 @@ SCHEDULER_ENV = "EPCSIM_SCHEDULER"
 """Environment variable holding a Dask scheduler address; when set, studies run on Dask."""
 
 _ADDRESS_RE = re.compile(r"(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})")
+
+
+_WORKER_DIED = (
+    "a worker process died while this run was in flight (the run itself, or another run in "
+    "flight at the same time, was killed by the out-of-memory killer, crashed in native "
+    "code, or exited; or a script lacks `if __name__ == \"__main__\":`, which spawned "
+    "workers need because they re-import it)")
 
 
 def default_workers() -> int:
@@ -150,34 +157,40 @@ class LocalPoolBackend(Backend):
         pool = self._new_pool(len(tasks))
         try:
             while next_index < len(tasks) or pending:
-                while next_index < len(tasks) and len(pending) < window:
-                    pending[pool.submit(execute_task, tasks[next_index])] = next_index
-                    next_index += 1
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 broken = False
+                while next_index < len(tasks) and len(pending) < window:
+                    try:
+                        future = pool.submit(execute_task, tasks[next_index])
+                    except BrokenProcessPool:  # a worker died since the last results came
+                        broken = True
+                        break
+                    pending[future] = next_index
+                    next_index += 1
+                # After a worker death every pending future resolves at once; collect them all.
+                done, _ = wait(pending, return_when=ALL_COMPLETED if broken else FIRST_COMPLETED)
                 for future in sorted(done, key=pending.__getitem__):
                     index = pending.pop(future)
                     try:
                         outcome = future.result()
                     except BrokenProcessPool:
                         broken = True
-                        outcome = failed_outcome(
-                            "WorkerDied",
-                            "a worker process died while this run was in flight (killed by "
-                            "the out-of-memory killer? a crash in native code? a script "
-                            "without `if __name__ == \"__main__\":`, which spawned workers "
-                            "re-import?)")
-                    except Exception as exc:  # e.g. an unpicklable payload
+                        outcome = failed_outcome("WorkerDied", _WORKER_DIED)
+                    except Exception as exc:  # e.g. an unpicklable payload or outcome
                         outcome = failed_outcome(type(exc).__name__, str(exc),
                                                  traceback.format_exc())
                     yield index, outcome
                 if broken:
-                    for _future, index in sorted(pending.items(), key=lambda item: item[1]):
-                        yield index, failed_outcome(
-                            "WorkerDied", "a worker process died while this run was in flight")
+                    for future, index in sorted(pending.items(), key=lambda item: item[1]):
+                        future.cancel()
+                        yield index, failed_outcome("WorkerDied", _WORKER_DIED)
                     pending.clear()
                     pool.shutdown(wait=True, cancel_futures=True)
-                    pool = self._new_pool(len(tasks) - next_index)
+                    if not done:  # broken before any run was handed over: do not spin
+                        raise EpcsimError(
+                            "cannot start local worker processes: the process pool breaks "
+                            "before running anything")
+                    if next_index < len(tasks):
+                        pool = self._new_pool(len(tasks) - next_index)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 

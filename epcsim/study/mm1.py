@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -67,7 +68,9 @@ def run_mm1(payload: Mapping[str, Any]) -> RunOutcome:
     Payload keys: ``arrival_rate`` and ``service_rate`` (per second), ``n_customers``,
     ``seed`` (root seed), ``replication``; optional ``detail`` (bool: return the per-customer
     waits as the detail table), ``fail`` (str: raise ValueError with this message; for tests
-    of failure handling), ``sleep_s`` (float: wait this long first; for tests that interrupt
+    of failure handling), ``exit_process`` (int: end the whole process at once with this
+    status, like a crash in native code or the OOM killer; for tests of worker deaths),
+    ``sleep_s`` (float: wait this long first; for tests that interrupt
     a study).
 
     Metrics: ``mean_wait_s``, ``p99_wait_s``, ``waited_fraction`` (fraction of customers that
@@ -75,6 +78,8 @@ def run_mm1(payload: Mapping[str, Any]) -> RunOutcome:
     """
     if payload.get("fail"):
         raise ValueError(str(payload["fail"]))
+    if payload.get("exit_process"):
+        os._exit(int(payload["exit_process"]))
     if payload.get("sleep_s"):
         import time
 

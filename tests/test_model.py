@@ -321,3 +321,12 @@ def test_warmup_operations_are_excluded() -> None:
     r = simulate(cfg, 0, 1)
     assert r.metrics["ops_arrived"] == 10  # arrivals at 0.10 .. 0.19 s
     assert r.arrays["measured"].sum() == 10 and len(r.arrays["arrival_s"]) == 20
+
+
+def test_tcs_count_bounds_concurrency_like_servers() -> None:
+    # 4 vCPUs but 2 TCSs: an M/M/2 queue.
+    mu, rate = 10_000.0, 15_000.0
+    lat = [simulate(queue_config(4, rate, 1 / mu, duration_s=0.6, warmup_s=0.1, threads=2),
+                    replication=rep, seed=5).metrics["latency_mean_s"] for rep in range(8)]
+    ok, msg = _ci_contains(lat, erlang_c_wait_s(2, rate, mu) + 1 / mu)
+    assert ok, msg

@@ -5,8 +5,9 @@ What it models (docs/model.md has every mechanism, assumption and cost with its 
 - **VM**: vCPUs are one SimPy ``PriorityResource`` (ksgxd has priority over enclave
   threads); the busy-vCPU time is integrated for utilisation. Costs in cycles are converted
   with the run's clock.
-- **Enclaves**: the TCS count is a ``Resource`` per enclave; an operation holds a thread
-  from start to end. Enclaves are built before t = 0 (:mod:`epcsim.model.startup`); their
+- **Enclaves**: the TCS count bounds the threads inside each enclave (a FIFO pool that
+  costs an event only when a thread has to wait); an operation holds a TCS from start to
+  end. Enclaves are built before t = 0 (:mod:`epcsim.model.startup`); their
   build time is reported as ``enclave_startup_s``, not simulated.
 - **Operation lifecycle** (one SimPy event per phase, never per page): wait for a thread,
   wait for a vCPU; hand the operation's page touches to the EPC engine in one ``touch``
@@ -85,6 +86,34 @@ def _default_engine_factory(**kwargs: Any) -> EpcEngineLike:
     from epcsim.epc import EpcEngine
 
     return EpcEngine(**kwargs)
+
+
+class _TcsPool:
+    """An enclave's TCSs: at most ``capacity`` threads inside at once, FIFO waiting.
+
+    Like a SimPy ``Resource`` but without an event when a TCS is free (most of the time):
+    :meth:`acquire` returns ``None`` then, or an event to wait for; :meth:`release` hands
+    the TCS straight to the first waiter.
+    """
+
+    def __init__(self, env: simpy.Environment, capacity: int) -> None:
+        self.env = env
+        self.free = capacity
+        self.waiting: deque[simpy.Event] = deque()
+
+    def acquire(self) -> simpy.Event | None:
+        if self.free:
+            self.free -= 1
+            return None
+        ev = self.env.event()
+        self.waiting.append(ev)
+        return ev
+
+    def release(self) -> None:
+        if self.waiting:
+            self.waiting.popleft().succeed()
+        else:
+            self.free += 1
 
 
 class _AccessFeed:
@@ -235,7 +264,7 @@ class _Model:
         s = config.settings
         self.settings = s
         self.vcpu = simpy.PriorityResource(self.env, capacity=config.vm.vcpus)
-        self.threads = [simpy.Resource(self.env, capacity=e.threads) for e in config.enclaves]
+        self.threads = [_TcsPool(self.env, e.threads) for e in config.enclaves]
         self.rec = Records()
         self.ctr = Counters()
         self.n_enclaves = len(config.enclaves)
@@ -547,8 +576,10 @@ class _Model:
         c = self.costs
         e = ot.enclave
         t_arr = env.now
-        treq = self.threads[e].request()
-        yield treq
+        tcs = self.threads[e]
+        wait = tcs.acquire()
+        if wait is not None:
+            yield wait
         vreq = self.vcpu.request(priority=1)
         yield vreq
         self._busy(+1)
@@ -634,7 +665,7 @@ class _Model:
             queue_s += env.now - t0
         self._busy(-1)
         self.vcpu.release(vreq)
-        self.threads[e].release(treq)
+        tcs.release()
         self.in_system -= 1
         rec.end_s[i] = env.now
         rec.faults[i] = faults

@@ -213,15 +213,58 @@ def simulate_run(scenario: Scenario, vm: VmSize | str, *, replication: int = 0,
 
 
 
-def finish_study(study: StudyOutput, *, progress: bool = False) -> list[str]:
-    """Write the report of a finished study into its folder; return lines for people."""
+
+def recommend(scenario: Scenario, *, vm_sizes: Sequence[VmSize] | None = None,
+              sensitivity: bool = True, what_ifs: bool = True, knee: bool = True,
+              measured_ops: int = 5000) -> Any:
+    """Size the scenario's VM sizes under its ``slo`` and recommend the cheapest option.
+
+    Returns an :class:`epcsim.sizing.SizingResult` (capacities, costs, the recommendation
+    and its reasons, the EPC knee, sensitivity, what-ifs). Runs the simulator in-process
+    (:class:`epcsim.evaluate.SimulatorEvaluator`); writes nothing. Raises
+    :class:`EpcsimError` when the scenario has no target load and latency bound.
+    """
+    from epcsim.evaluate import SimulatorEvaluator
+    from epcsim.scenario import resolve_vm_sizes
+    from epcsim.sizing import DEFAULT_WHAT_IFS, Slo
+    from epcsim.sizing import recommend as _recommend
+
+    if scenario.slo is None:
+        raise EpcsimError("slo: sizing needs an `slo` section with target_load and "
+                          "latency_bound")
+    slo = Slo.from_spec(scenario.slo)
+    evaluator = SimulatorEvaluator(scenario, reference_load_ops_s=slo.target_load_ops_s,
+                                   latency_percentile=slo.latency_percentile,
+                                   measured_ops=measured_ops)
+    vms = list(vm_sizes) if vm_sizes is not None else resolve_vm_sizes(scenario)
+    return _recommend(evaluator, vms, slo, sensitivity=sensitivity,
+                      what_ifs=DEFAULT_WHAT_IFS if what_ifs else (), knee=knee)
+
+
+def finish_study(study: StudyOutput, *, sizing: bool = True) -> list[str]:
+    """Size (when the scenario has an SLO) and write the report into the study's folder.
+
+    Writes ``sizing.json``, ``report.html``, ``report.md`` and ``figures/`` inside
+    ``study.out_dir``; returns lines for people (the recommendation and the report's path).
+    """
     from epcsim.report import write_report
 
+    scenario = study.scenario
+    lines: list[str] = []
+    result = None
+    slo = scenario.slo
+    if sizing and slo is not None and slo.target_load_per_s and slo.latency_bound_s:
+        result = recommend(scenario)
+        atomic_write_bytes(study.out_dir / "sizing.json", result.to_json().encode("utf-8"))
+        lines.append("recommendation:")
+        lines.extend(f"  {reason}" for reason in result.reasons)
     info = {
-        "name": study.scenario.name,
-        "description": study.scenario.description,
-        "scenario": study.scenario.model_dump(mode="json", by_alias=True),
+        "name": scenario.name,
+        "description": scenario.description,
+        "scenario": scenario.model_dump(mode="json", by_alias=True),
         "plan": study.plan.describe(),
+        "provenance": json.loads((study.out_dir / "provenance.json").read_text("utf-8")),
     }
-    html_path, md_path = write_report(study.out_dir, study.summary, None, info)
-    return [f"report: {html_path} (and {md_path.name})"]
+    html_path, md_path = write_report(study.out_dir, study.summary, result, info)
+    lines.append(f"report: {html_path} (and {md_path.name})")
+    return lines

@@ -9,7 +9,7 @@ import sys
 from epcsim.catalog import load_catalog
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
     p = sub.add_parser("catalog", help="list the SGX VM sizes epcsim knows")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--series", help="only this series (DCsv2, DCsv3, DCdsv3)")

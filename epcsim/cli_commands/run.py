@@ -17,7 +17,7 @@ import pandas as pd
 from epcsim.errors import EpcsimError
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
     p = sub.add_parser("run", help="simulate a scenario on its VM sizes and write results")
     p.add_argument("scenario", help="scenario YAML file")
     p.add_argument("--out", metavar="DIR", help="results folder (default results/<name>)")
@@ -30,6 +30,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--force", action="store_true", help="rerun runs already in the folder")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-sizing", action="store_true",
+                   help="skip the SLO sizing search (the report still shows the runs)")
     p.add_argument("--no-report", action="store_true", help="skip sizing and the report")
     p.set_defaults(func=main)
 
@@ -96,7 +98,7 @@ def main(args: argparse.Namespace) -> int:
     if not args.no_report:
         from epcsim.api import finish_study
 
-        for line in finish_study(study, progress=progress):
+        for line in finish_study(study, sizing=not args.no_sizing):
             print(line)
     print(f"results: {study.out_dir}/ (summary.csv, summary_ci.csv, runs/)")
     if study.n_failed:

@@ -1,0 +1,89 @@
+"""The simulator as the sizing module's evaluation function.
+
+:mod:`epcsim.sizing` searches for each VM size's capacity under a latency objective by asking
+an injected ``evaluate(vm, load_ops_s, variant) -> metrics`` many times. This module provides
+that function over the SimPy model: write the variant and an open-loop Poisson load into the
+scenario (:func:`epcsim.sizing.apply_variant`, through the scenario's own validation), build
+the model config for the VM, simulate, and return the run's summary metrics.
+
+Run length. A capacity search needs many evaluations at loads far from the scenario's own,
+so each one is sized in operations, not in the scenario's seconds: a warm-up of as many
+operations as the scenario's warm-up holds at the SLO's target load (at most
+``max_warmup_ops``; the EPC reaches its steady state after a number of page touches, not
+after a time), then ``measured_ops`` measured operations (at least ``min_measure_s``).
+With the default 5,000 measured operations the p99 rests on the slowest 50: enough
+to place a capacity within the bisection tolerance, not a substitute for the study's own
+replicated runs, which the report shows beside the sizing. Every evaluation uses the
+scenario's root seed and replication 0 (common random numbers), so the latency is a smooth
+function of load and the bisection sees a consistent ordering.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+from epcsim.adapter import model_config, working_set_bytes
+from epcsim.catalog import VmSize
+from epcsim.errors import EpcsimError
+from epcsim.model import simulate
+from epcsim.scenario import Scenario
+from epcsim.sizing import apply_variant, latency_key
+
+
+class SimulatorEvaluator:
+    """``evaluate(vm, load_ops_s, variant)`` over the SimPy model (see the module doc)."""
+
+    def __init__(self, scenario: Scenario, *, reference_load_ops_s: float,
+                 latency_percentile: float = 99.0, measured_ops: int = 5000,
+                 max_warmup_ops: int = 20_000, min_measure_s: float = 1e-3) -> None:
+        self.scenario = scenario
+        self.latency_percentile = latency_percentile
+        self.measured_ops = measured_ops
+        self.warmup_ops = min(max_warmup_ops,
+                              math.ceil(scenario.simulation.warmup_s * reference_load_ops_s))
+        self.min_measure_s = min_measure_s
+        self.runs = 0
+        self.infeasible: list[str] = []
+
+    def window_s(self, load_ops_s: float) -> tuple[float, float]:
+        """(warm-up, measured) simulated seconds of one evaluation at ``load_ops_s``."""
+        return (self.warmup_ops / load_ops_s,
+                max(self.measured_ops / load_ops_s, self.min_measure_s))
+
+    def __call__(self, vm: VmSize, load_ops_s: float, variant: dict[str, Any]) -> dict[str, float]:
+        scn = apply_variant(self.scenario, load_ops_s, variant)
+        config = model_config(scn, vm)
+        warmup_s, measure_s = self.window_s(load_ops_s)
+        settings = dataclasses.replace(config.settings, warmup_s=warmup_s,
+                                       duration_s=warmup_s + measure_s)
+        config = dataclasses.replace(config, settings=settings)
+        try:
+            result = simulate(config, 0, scn.simulation.seed)
+        except EpcsimError as exc:
+            # The variant does not fit this VM (e.g. switchless workers on 1 vCPU): it
+            # cannot serve any load there.
+            return self._infeasible(str(exc))
+        self.runs += 1
+        metrics = {k: float(v) for k, v in result.metrics.items()}
+        key = latency_key(self.latency_percentile)
+        if key not in metrics:
+            a = result.arrays
+            done = a["measured"] & ~np.isnan(a["end_s"])
+            lat = a["latency_s"][done]
+            metrics[key] = (float(np.quantile(lat, self.latency_percentile / 100))
+                            if lat.size else math.nan)
+        metrics["working_set_mib"] = working_set_bytes(scn) / 2**20
+        return metrics
+
+    def _infeasible(self, why: str) -> dict[str, float]:
+        nan = math.nan
+        self.infeasible.append(why)
+        return {"throughput_ops_s": 0.0, latency_key(self.latency_percentile): math.inf,
+                "share_compute": nan, "share_memory": nan, "share_transitions": nan,
+                "share_paging": nan, "share_queueing": nan, "epc_faults_per_s": 0.0,
+                "vcpu_utilisation": 1.0,
+                "working_set_mib": working_set_bytes(self.scenario) / 2**20}

@@ -892,8 +892,11 @@ def _successor(ev: CachedEvaluator, chosen: SizingOption, chosen_cap: SizeCapaci
     series = successor_series(vm)
     if not series or not vm.retires_on:
         return None
+    # The sizes of the successor series the scenario defines (with its overrides), plus the
+    # catalogue's other sizes of those series: the cheapest may not be among those asked for.
     given = [v for v in vms if v.series in series]
-    pool = given or [v for v in load_catalog() if v.series in series]
+    names = {v.size for v in given}
+    pool = given + [v for v in load_catalog() if v.series in series and v.size not in names]
     best, caps, _ = _decide(ev, pool, slo, variant, rel_tol, max_vms, prune=True)
     retired = vm.is_retired(as_of)
     verb = "retired" if retired else "retires"
@@ -977,8 +980,6 @@ def recommend(
             if not opt.feasible:
                 reasons.append(f"{opt.vm_size} is ruled out ({other.binding_resource}): "
                                f"{opt.note}.")
-            elif _option_order(opt) < _option_order(chosen):
-                reasons.append(f"{opt.vm_size} would be cheaper but is over budget.")
             elif opt.usd_per_month <= chosen.usd_per_month * 1.5 or other.binding_resource in (
                     BIND_EPC, BIND_KSGXD):
                 reasons.append(

@@ -206,6 +206,9 @@ def test_failed_runs_are_listed_and_left_out() -> None:
     summary.loc[1, "status"] = "not_run"
     page, _, _ = build_report(summary, None, {"name": "t"})
     assert "runs: 8 (2 failed)" in page and "replication 1: not_run" in page
+    summary["error"] = "boom"
+    page, _, figures = build_report(summary, None, {"name": "t"})
+    assert "No successful runs" in page and figures == []
 
 
 def test_missing_or_bad_results_give_clear_errors(tmp_path: Path,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from epcsim.study import RunOutcome, RunStore, RunTask, StudyLockedError, execute_task
 from epcsim.study.mm1 import mm1_task
@@ -116,3 +119,32 @@ def test_failed_run_is_recorded_with_type_message_and_traceback(tmp_path) -> Non
     assert record.status == "failed" and record.metrics == {}
     assert record.error_type == "ValueError"
     assert "run_mm1" in (record.traceback or "") and "disk on fire" in (record.traceback or "")
+
+
+label_values = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**62), 2**62), st.text(max_size=12),
+    st.floats(allow_nan=False, allow_infinity=False))
+metric_values = st.floats(allow_nan=True, allow_infinity=True)
+names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_.", min_size=1, max_size=10)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(labels=st.dictionaries(names, label_values, max_size=4),
+       metrics=st.dictionaries(names.map(lambda n: "m_" + n), metric_values, max_size=4),
+       detail=st.lists(st.floats(allow_nan=True), max_size=20))
+def test_records_round_trip_exactly(tmp_path, labels, metrics, detail) -> None:
+    labels = {k: v for k, v in labels.items() if k not in ("run_key", "status", "error")}
+    task = RunTask(run_key="0123456789abcdef", fn="epcsim.study.mm1:run_mm1", payload=None,
+                   labels=labels)
+    outcome = RunOutcome(metrics=metrics, detail={"x": np.array(detail, dtype=np.float64)},
+                         wall_s=0.5)
+    with RunStore(tmp_path) as store:
+        record = store.save(task, outcome)
+        assert record.labels == labels
+        assert list(record.metrics) == list(metrics)
+        for name, value in metrics.items():
+            stored = record.metrics[name]
+            assert (math.isnan(value) and math.isnan(stored)) or stored == value
+        back = store.read_detail(task.run_key)["x"].to_numpy()
+        np.testing.assert_array_equal(back, np.array(detail, dtype=np.float64))

@@ -170,12 +170,22 @@ def _number_of(value: object, kind: str) -> Fraction | None:
     if isinstance(value, bool):
         raise UnitError(kind, _found(value), "a true/false value is not a quantity")
     if isinstance(value, int):
+        if value.bit_length() > 1100:
+            raise UnitError(kind, _found(value), "number out of range")
         return Fraction(value)
     if isinstance(value, float):
         if not math.isfinite(value):
             raise UnitError(kind, _found(value), "not a finite number")
         return Fraction(value)
     return None
+
+
+def _float(x: Fraction, kind: str, value: object) -> float:
+    """``float(x)``, refusing values beyond the float range with a UnitError."""
+    try:
+        return float(x)
+    except OverflowError:
+        raise UnitError(kind, _found(value), "number out of range") from None
 
 
 def _split(value: object, kind: str) -> tuple[Fraction, str]:
@@ -224,7 +234,7 @@ def parse_bytes(value: object, unit: str = "B") -> int | float:
         x *= _BYTES_UNITS[unit]
     _require_nonnegative(x, value, "bytes")
     if unit != "B":
-        return float(_in_unit(x, unit, _BYTES_UNITS, "bytes"))
+        return _float(_in_unit(x, unit, _BYTES_UNITS, "bytes"), "bytes", value)
     if x.denominator != 1:
         raise UnitError("bytes", _found(value), "not a whole number of bytes")
     return int(x)
@@ -241,7 +251,7 @@ def parse_time(value: object, unit: str = "s") -> float:
     else:
         x *= _TIME_UNITS[unit]
     _require_nonnegative(x, value, "time")
-    return float(_in_unit(x, unit, _TIME_UNITS, "time"))
+    return _float(_in_unit(x, unit, _TIME_UNITS, "time"), "time", value)
 
 
 def parse_cycles(value: object) -> float:
@@ -252,7 +262,7 @@ def parse_cycles(value: object) -> float:
             raise _unknown_unit(value, unit, "cycles")
         x *= _CYCLES_UNITS[unit]
     _require_nonnegative(x, value, "cycles")
-    return float(x)
+    return _float(x, "cycles", value)
 
 
 def parse_rate(value: object) -> float:
@@ -279,7 +289,7 @@ def parse_rate(value: object) -> float:
             number = (_read_number(m.group(1), "rate", value) * _MULTIPLIERS[m.group(2)]
                       / _RATE_PER[per])
     _require_nonnegative(number, value, "rate")
-    return float(number)
+    return _float(number, "rate", value)
 
 
 def parse_frequency(value: object, unit: str = "Hz") -> float:
@@ -293,7 +303,7 @@ def parse_frequency(value: object, unit: str = "Hz") -> float:
     else:
         x *= _FREQ_UNITS[unit]
     _require_nonnegative(x, value, "frequency")
-    return float(_in_unit(x, unit, _FREQ_UNITS, "frequency"))
+    return _float(_in_unit(x, unit, _FREQ_UNITS, "frequency"), "frequency", value)
 
 
 def parse_fraction(value: object) -> float:
@@ -304,7 +314,7 @@ def parse_fraction(value: object) -> float:
         if unit != "%":
             raise _unknown_unit(value, unit, "fraction")
         x /= 100
-    return float(x)
+    return _float(x, "fraction", value)
 
 
 def parse_pages(value: object) -> int:

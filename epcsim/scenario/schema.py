@@ -38,4 +38,25 @@ def scenario_json_schema() -> dict[str, Any]:
                   {"type": "string"}],
         "description": schema["properties"]["vm"].get("description", ""),
     }
+    _shorthands(schema)
     return schema
+
+
+def _shorthands(schema: dict[str, Any]) -> None:
+    """Add the short forms that before-validators accept (a bare number, text with a unit,
+    a bare pattern kind) next to the mapping forms pydantic describes."""
+    defs = schema["$defs"]
+    text = {"type": "string"}
+    kinds = sorted(d["properties"]["kind"]["const"] for name, d in defs.items()
+                   if name.endswith("Pattern") and "const" in d["properties"]["kind"])
+
+    def widen(model: str, field: str, *extra: dict[str, Any]) -> None:
+        prop = defs[model]["properties"][field]
+        keep = {k: prop.pop(k) for k in ("description", "default", "title") if k in prop}
+        defs[model]["properties"][field] = {"anyOf": [*extra, prop], **keep}
+
+    widen("Operation", "compute", {"type": "number", "minimum": 0}, text)
+    widen("MemoryAccess", "pages", {"type": "integer", "minimum": 0}, text)
+    widen("MemoryAccess", "pattern", {"enum": kinds})
+    widen("MixtureComponent", "pattern", {"enum": kinds})
+    widen("Slo", "latency_percentile", text)

@@ -71,8 +71,9 @@ def build_vm_table(section: VmSection) -> tuple[dict[str, VmSize], dict[str, str
             if base_name is None or base_name not in {v.size for v in load_catalog()}:
                 issues.append(Issue((*path, "based_on"), "unknown VM size",
                                     "a catalogue size (`epcsim catalog`)", repr(custom.based_on),
-                                    did_you_mean(custom.based_on,
-                                                 [v.size for v in load_catalog()])))
+                                    did_you_mean(custom.based_on, [
+                                        v.size.removeprefix("Standard_")
+                                        for v in load_catalog()])))
                 continue
             base = table[base_name]
             vm = dataclasses.replace(base, size=custom.size, sources=f"scenario, based on "
@@ -117,7 +118,8 @@ def build_vm_table(section: VmSection) -> tuple[dict[str, VmSize], dict[str, str
         if name is None:
             issues.append(Issue(("vm", "overrides", key), "override for an unknown VM size",
                                 "a catalogue or custom size name", repr(key),
-                                did_you_mean(key, list(table))))
+                                did_you_mean(key, [n.removeprefix("Standard_")
+                                                   for n in table])))
             continue
         keymap[key] = name
         table[name] = _apply(table[name], override.model_dump())

@@ -271,6 +271,10 @@ def load_yaml_text(text: str) -> YamlDocument:
     return doc
 
 
+def _mark_line(mark: Any) -> int | None:
+    return mark.line + 1 if mark is not None else None
+
+
 def _prescan(text: str, doc: YamlDocument) -> bool:
     """Walk the parse events, refusing deep nesting and too many nodes before any node tree
     is built. True when refused (the problem is added to ``doc``)."""
@@ -282,7 +286,7 @@ def _prescan(text: str, doc: YamlDocument) -> bool:
             count += 1
             if depth > MAX_DEPTH:
                 doc.problems.append(YamlProblem(
-                    "nested too deeply; refused", event.start_mark.line + 1, (),
+                    "nested too deeply; refused", _mark_line(event.start_mark), (),
                     expected=f"at most {MAX_DEPTH} levels", found="deeper nesting"))
                 return True
         elif isinstance(event, _CLOSE):
@@ -291,7 +295,7 @@ def _prescan(text: str, doc: YamlDocument) -> bool:
             count += 1
         if count > MAX_NODES:
             doc.problems.append(YamlProblem(
-                "too many YAML nodes for a scenario; refused", event.start_mark.line + 1, (),
+                "too many YAML nodes for a scenario; refused", _mark_line(event.start_mark), (),
                 expected=f"at most {MAX_NODES} nodes", found="more"))
             return True
     return False

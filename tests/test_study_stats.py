@@ -67,6 +67,12 @@ def test_confidence_intervals_nan_metric_propagates_and_no_grouping() -> None:
     assert ci.loc[0, "y"] == 2.0
     with pytest.raises(ValueError, match="metric"):
         confidence_intervals(frame.drop(columns="x"))
+    # No successful run: no rows, same columns, grouped or not.
+    failed = frame.assign(status="failed", vm="a")
+    assert confidence_intervals(failed, metrics=["y"], by=[]).empty
+    empty = confidence_intervals(failed, metrics=["y"], by=["vm"])
+    assert empty.empty and list(empty.columns) == ["vm", "y", "y_ci_low", "y_ci_high",
+                                                   "n_replications"]
     with pytest.raises(ValueError, match="confidence"):
         confidence_intervals(frame, metrics=["y"], confidence=1.5)
 

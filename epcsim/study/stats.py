@@ -130,6 +130,10 @@ def confidence_intervals(frame: pd.DataFrame, metrics: Sequence[str] | None = No
         std = grouped.std(ddof=1)
         has_nan = values.isna().groupby(keys, sort=False, dropna=False).any()
         index = n.index
+    elif len(values) == 0:
+        columns = [c for m in metrics for c in (m, f"{m}_ci_low", f"{m}_ci_high")]
+        return pd.DataFrame({c: pd.Series(dtype=np.float64) for c in columns}
+                            | {"n_replications": pd.Series(dtype=np.int64)})
     else:
         n = pd.Series([len(values)])
         mean = values.mean().to_frame().T

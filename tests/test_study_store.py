@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from epcsim.errors import EpcsimError
 from epcsim.study import RunOutcome, RunStore, RunTask, StudyLockedError, execute_task
 from epcsim.study.mm1 import mm1_task
 from epcsim.study.store import atomic_write_bytes
@@ -108,6 +109,11 @@ def test_atomic_write_leaves_no_temp_file_and_replaces(tmp_path) -> None:
     atomic_write_bytes(target, b"two")
     assert target.read_bytes() == b"two"
     assert os.listdir(tmp_path) == ["f.csv"]
+    # Renaming over a folder fails: a located EpcsimError, and no temp file left behind.
+    (tmp_path / "d").mkdir()
+    with pytest.raises(EpcsimError, match=r"cannot write .*d"):
+        atomic_write_bytes(tmp_path / "d", b"x")
+    assert sorted(os.listdir(tmp_path)) == ["d", "f.csv"]
 
 
 def test_failed_run_is_recorded_with_type_message_and_traceback(tmp_path) -> None:

@@ -87,7 +87,8 @@ def atomic_write_bytes(path: Path, data: bytes, *, sync_dir: bool = True) -> Non
 
     With ``sync_dir`` the folder is fsynced after the rename, so that the new name itself
     survives a power loss; without it, a power loss may undo the rename (never expose a
-    half-written file).
+    half-written file). A file-system failure (no space left, no permission) raises
+    :class:`EpcsimError` naming the file.
     """
     folder = path.parent
     tmp = folder / f".{path.name}{_TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
@@ -97,9 +98,11 @@ def atomic_write_bytes(path: Path, data: bytes, *, sync_dir: bool = True) -> Non
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError):
+            raise EpcsimError(f"cannot write {path}: {exc.strerror or exc}") from exc
         raise
     if sync_dir:
         _fsync_dir(folder)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from epcsim.errors import ScenarioError
+from epcsim.errors import EpcsimError, ScenarioError
 from epcsim.model import (
     ArrivalConfig,
     EnclaveConfig,
@@ -330,3 +330,11 @@ def test_tcs_count_bounds_concurrency_like_servers() -> None:
                     replication=rep, seed=5).metrics["latency_mean_s"] for rep in range(8)]
     ok, msg = _ci_contains(lat, erlang_c_wait_s(2, rate, mu) + 1 / mu)
     assert ok, msg
+
+
+def test_bad_pattern_is_reported_with_its_key_path() -> None:
+    cfg = memory_config()
+    op = dataclasses.replace(cfg.operations[0],
+                             memory=(MemoryAccessConfig("table", 4, {"kind": "zipff"}),))
+    with pytest.raises(EpcsimError, match=r"workload\.operations\.get\.memory\.0\.pattern"):
+        simulate(dataclasses.replace(cfg, operations=(op, cfg.operations[1])))

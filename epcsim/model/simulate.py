@@ -203,7 +203,8 @@ class _OpType:
 
                 fixed = None
                 sampler = make_count_sampler(
-                    m.pages, streams.rng_for(seed, replication, streams.COUNTS + index * 256 + j))
+                    m.pages, streams.rng_for(seed, replication, streams.COUNTS + index * 256 + j),
+                    where=f"workload.operations.{op.name}.memory.{j}.pages")
             stream = None
             if need_pages:
                 from epcsim.traces import make_pattern
@@ -211,7 +212,8 @@ class _OpType:
                 region_pages = next(r.pages for r in enc.regions if r.name == m.region)
                 stream = make_pattern(
                     m.pattern, region_pages,
-                    streams.rng_for(seed, replication, streams.PAGES + index * 256 + j))
+                    streams.rng_for(seed, replication, streams.PAGES + index * 256 + j),
+                    where=f"workload.operations.{op.name}.memory.{j}.pattern")
             self.feeds.append(_AccessFeed(fixed, sampler, stream, enc.region_base(m.region)))
         self.need_pages = need_pages and bool(op.memory)
 

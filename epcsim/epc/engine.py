@@ -199,8 +199,10 @@ class EpcEngine:
         if not 0 <= enclave < self.n_enclaves:
             raise EpcsimError(f"no enclave {enclave} (have {self.n_enclaves})")
         arr = np.asarray(pages)
-        if arr.dtype != np.int64:
-            arr = arr.astype(np.int64)
+        if arr.dtype != np.int64 or not arr.flags.c_contiguous:
+            arr = np.ascontiguousarray(arr, dtype=np.int64)
+        if arr.ndim != 1:
+            raise EpcsimError(f"pages must be a 1-D array (found shape {arr.shape})")
         h, f, i = K.touch_kernel(self._code, arr, int(start), int(self._base[enclave]),
                                  self.enclave_pages[enclave], int(enclave), self._status,
                                  self._owner, self._prev, self._nxt, self._ref, self._frame_of,
@@ -239,6 +241,8 @@ class EpcEngine:
 
     def _replay_chunk(self, pages: np.ndarray, enclave: int = 0) -> tuple[int, int]:
         arr = np.ascontiguousarray(pages, dtype=np.int64)
+        if arr.ndim != 1:
+            raise EpcsimError(f"a page trace must be 1-D (found shape {arr.shape})")
         self._victims[:] = 0
         h, f, code = K.replay_kernel(self._code, arr, int(self._base[enclave]),
                                      self.enclave_pages[enclave], int(enclave), self._status,

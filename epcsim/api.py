@@ -145,6 +145,7 @@ def run_study(scenario: Scenario | str | os.PathLike[str] | Mapping[str, Any], *
               overrides: Iterable[str] = (), out_dir: str | os.PathLike[str] | None = None,
               workers: int | None = None, backend: Any = None, force: bool = False,
               fail_fast: bool = False, progress: bool = False, keep_detail: bool = True,
+              source_file: str | os.PathLike[str] | None = None,
               argv: Sequence[str] | None = None) -> StudyOutput:
     """Run every VM size x sweep point x replication of ``scenario``; see the module doc.
 
@@ -159,12 +160,13 @@ def run_study(scenario: Scenario | str | os.PathLike[str] | Mapping[str, Any], *
         fail_fast: stop at the first failing run.
         progress: show a progress bar and the closing summary on stderr.
         keep_detail: store each run's per-operation table (Parquet).
+        source_file: the scenario's YAML file, copied into ``out_dir`` as ``scenario.yaml``
+            (default: ``scenario`` itself when it is a path).
     """
     t0 = time.time()
-    source_file: Path | None = None
     if not isinstance(scenario, Scenario):
-        if isinstance(scenario, str | os.PathLike):
-            source_file = Path(scenario)
+        if isinstance(scenario, str | os.PathLike) and source_file is None:
+            source_file = scenario
         scenario = load_scenario(scenario, overrides)
     elif list(overrides):
         raise EpcsimError("overrides apply when loading; pass them to load_scenario")
@@ -184,7 +186,7 @@ def run_study(scenario: Scenario | str | os.PathLike[str] | Mapping[str, Any], *
     atomic_write_bytes(out / "summary_ci.csv",
                        aggregate.to_csv(index=False, lineterminator="\n").encode("utf-8"))
     if source_file is not None:
-        atomic_write_bytes(out / "scenario.yaml", source_file.read_bytes())
+        atomic_write_bytes(out / "scenario.yaml", Path(source_file).read_bytes())
     resolved = scenario.model_dump(mode="json", by_alias=True)
     atomic_write_bytes(out / "scenario.resolved.json",
                        (json.dumps(resolved, indent=2, sort_keys=False) + "\n").encode("utf-8"))

@@ -90,8 +90,10 @@ def main(args: argparse.Namespace) -> int:
     progress = not args.no_progress
     study = run_study(scenario, out_dir=out, workers=args.workers, backend=args.scheduler,
                       force=args.force, fail_fast=args.fail_fast, progress=progress,
-                      argv=sys.argv)
+                      source_file=args.scenario, argv=sys.argv)
     print(study.plan.describe())
+    if not progress:
+        print(study.report_text.splitlines()[0])
     print()
     print(headline(study.aggregate, list(scenario.sweep)))
     print()

@@ -31,7 +31,18 @@ keys this module uses (the evaluator must honour them; an empty dict means "as w
 :func:`apply_variant` writes a variant and an offered load into a loaded
 :class:`~epcsim.scenario.spec.Scenario` (through the scenario's own key paths and validation),
 so an evaluator over the simulator is: apply the variant, build the model config for the VM,
-simulate, return the summary metrics.
+simulate, return the summary metrics. For example (the run function and adapter live
+elsewhere; this module never imports the model)::
+
+    def evaluate(vm, load_ops_s, variant):
+        scn = apply_variant(scenario, load_ops_s, variant)
+        metrics = dict(simulate(model_config(scn, vm), 0, scn.simulation.seed).metrics)
+        metrics["working_set_mib"] = working_set_bytes(scn) / 2**20
+        return metrics
+
+    result = recommend(CachedEvaluator(evaluate, namespace=scenario_hash), vms,
+                       Slo.from_spec(scenario.slo))
+    (results_dir / "sizing.json").write_text(result.to_json())
 
 Capacity search (one VM size): the highest offered load at which the size *meets* the latency
 objective, where meeting means ``latency_pN_s <= latency_bound_s`` and the size keeps up

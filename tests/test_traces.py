@@ -130,8 +130,11 @@ def test_trace_pattern_replays_file(tmp_path):
     pat = make_pattern({"kind": "trace", "file": "p.npy"}, 4, np.random.default_rng(0),
                        base_dir=tmp_path)
     assert pat.take(7).tolist() == [3, 1, 2, 3, 1, 2, 3]
-    with pytest.raises(EpcsimError, match="outside"):
-        make_pattern({"kind": "trace", "file": str(tmp_path / "p.npy")}, 3,
+    sparse = make_pattern({"kind": "trace", "file": str(tmp_path / "p.npy")}, 3,
+                          np.random.default_rng(0))
+    assert sparse.take(4).tolist() == [0, 1, 2, 0]  # renumbered in first-touch order
+    with pytest.raises(EpcsimError, match="distinct pages"):
+        make_pattern({"kind": "trace", "file": str(tmp_path / "p.npy")}, 2,
                      np.random.default_rng(0))
 
 

@@ -21,8 +21,11 @@ Kinds (the scenario format, see docs/scenarios.md):
   ``shift_pages`` (wrapping) after every ``shift_every_touches`` touches of this stream.
 * ``mixture`` (``components``: list of ``{weight, pattern}``): each touch picks a component
   with probability proportional to its weight; each component is its own stream.
-* ``trace`` (``file``): replays the page offsets of a trace file (see
-  :func:`epcsim.traces.io.load_page_trace`) cyclically; every page must be < ``n_pages``.
+* ``trace`` (``file``): replays the pages of a trace file (see
+  :func:`epcsim.traces.io.load_page_trace`; .npy, .npz, .csv or a ``.lackey`` log) cyclically.
+  Pages are used as offsets when all are below ``n_pages``; otherwise (real page numbers are
+  sparse) they are renumbered 0, 1, ... in order of first touch, which keeps the reuse
+  pattern; a trace with more distinct pages than the region is an error.
 
 Touches are independent draws: one operation's pages may repeat (the repeats are EPC hits).
 """
@@ -377,6 +380,13 @@ def make_pattern(spec: Mapping[str, Any], n_pages: int, rng: np.random.Generator
         path = Path(base_dir) / path
     pages = load_page_trace(path)
     if int(pages.max()) >= n_pages:
-        raise EpcsimError(f"{path}: page {int(pages.max())} is outside the region's "
-                          f"{n_pages} pages", )
+        # real traces carry sparse page numbers: renumber them in first-touch order
+        from epcsim.traces.io import dense_pages
+
+        offsets, numbers = dense_pages(pages)
+        if numbers.size > n_pages:
+            raise EpcsimError(f"{path}: the trace touches {numbers.size} distinct pages, more "
+                              f"than the region's {n_pages} pages (page {int(pages.max())} "
+                              "is outside it)")
+        pages = offsets
     return ReplayStream(pages, n_pages, **kw)

@@ -159,6 +159,10 @@ def join_layout(build_mib: float, probe_mib: float) -> dict[str, int]:
     r_bytes = round(build_mib * MIB)
     ht_bytes = round(r_bytes * (1 + BITMAP_BYTES_PER_TUPLE / TUPLE_BYTES))
     ht_pages = math.ceil(ht_bytes / PAGE_BYTES)
+    if ht_pages < TUPLES_PER_PAGE:
+        raise EpcsimError(f"build table of {build_mib:g} MiB: the hash table has fewer pages "
+                          f"({ht_pages}) than one page of probes ({TUPLES_PER_PAGE}); the "
+                          f"harness needs at least 2 MiB")
     batch = min(SCENARIO_BATCH_PAGES, _floor_pow2(ht_pages // TUPLES_PER_PAGE))
     return {
         "part_buffer_bytes": r_bytes,
@@ -200,11 +204,12 @@ def simulate_hash_join(scenario_path: str | Path, build_mib: float, probe_mib: f
 
     ``probe_sample_batches``: simulate at most this many probe batches and extrapolate the
     rest of the probe phase (``None``: simulate all of it). The probe phase is stationary
-    (the hash table no longer changes; S streams from untrusted memory), so its remaining
-    time is the sample's second half's time per batch times the batches left, and its
-    remaining evictions are the second half's faults per batch times the batches left (in
-    steady state every fault needs one eviction). The first half keeps the transient after
-    the build phase."""
+    (the hash table no longer changes; S streams from untrusted memory): the batches left
+    take the mean thread time of the sample's second half each, the phase lasts that work
+    spread over the enclave threads (or the sample's span, if longer: the first batches
+    after the build fault in the probed table and straggle), and the batches left add the
+    second half's faults per batch as evictions (in steady state every fault needs one
+    eviction). The first half keeps the transient after the build phase."""
     from epcsim.adapter import model_config
     from epcsim.model import ArrivalConfig, PhaseConfig, simulate
     from epcsim.scenario import load_scenario, resolve_vm_sizes
@@ -259,12 +264,19 @@ def simulate_hash_join(scenario_path: str | Path, build_mib: float, probe_mib: f
     left = probe_total - counts["probe"]
     if left > 0:
         probe_idx = np.flatnonzero(phase == order.index("probe"))
-        half = probe_idx[len(probe_idx) // 2:]
-        span = float(end[half].max() - end[probe_idx[len(probe_idx) // 2 - 1]])
-        per_batch_s = span / len(half)
-        per_batch_faults = float(a["faults"][half].mean())
-        join_time += left * per_batch_s
-        phase_time["probe"] += left * per_batch_s
+        busy = end[probe_idx] - start[probe_idx]
+        half = slice(len(probe_idx) // 2, None)  # second half in arrival order
+        per_batch_busy_s = float(busy[half].mean())
+        per_batch_faults = float(a["faults"][probe_idx][half].mean())
+        t_probe0 = float(start[probe_idx].min())
+        span = float(end[probe_idx].max()) - t_probe0
+        threads = min(cfg.vm.vcpus, cfg.enclaves[0].threads)
+        # Work-conserving threads: the phase lasts as long as its work spread over the
+        # threads, or its longest-running batch (the first batches after the build fault
+        # in the probed table and straggle), whichever is longer.
+        probe_s = max(span, (float(busy.sum()) + left * per_batch_busy_s) / threads)
+        join_time = t_probe0 - float(start[timed].min()) + probe_s
+        phase_time["probe"] = probe_s
         evictions += left * per_batch_faults
         faults += left * per_batch_faults
     tuples = (layout["build_pages"] + layout["probe_pages"]) * TUPLES_PER_PAGE

@@ -113,6 +113,7 @@ BIND_TRANSITIONS = "enclave transitions"
 BIND_KSGXD = "ksgxd"
 BIND_THREADS = "enclave threads"
 BIND_SERVICE = "per-operation service time"
+BIND_CONFIG = "configuration"
 
 #: Cost parameters varied by the sensitivity analysis, by group (the least certain ones).
 SENSITIVITY_GROUPS: dict[str, tuple[str, ...]] = {
@@ -430,8 +431,14 @@ def capacity_search(
     target = slo.target_load_ops_s
     floor_ops_s, ceiling_ops_s = target * MIN_LOAD_FRACTION, target * MAX_LOAD_MULTIPLE
 
+    errors: list[str] = []
+
     def probe(load: float) -> tuple[bool, dict[str, float]]:
-        m = ev(vm, load, variant)
+        try:
+            m = ev(vm, load, variant)
+        except EpcsimError as exc:  # the scenario or variant cannot run at this point
+            errors.append(str(exc))
+            return False, {}
         if slo.latency_metric not in m:
             raise ValueError(f"evaluate() returned no {slo.latency_metric} (the SLO "
                              f"percentile) for {vm.size}")
@@ -443,6 +450,13 @@ def capacity_search(
         load = min(max(float(start_ops_s), floor_ops_s), ceiling_ops_s)
     step = 1.25 if warm else 2.0
     ok, metrics = probe(load)
+    if errors:
+        # The scenario (or this variant of it) cannot run on this size at all, e.g. the
+        # switchless workers would take every vCPU: rule the size out and say why.
+        return SizeCapacity(
+            vm.size, vm.series, vm.vcpus, vm.epc_mib, vm.linux_usd_per_hour, vm.retires_on,
+            0.0, False, False, BIND_CONFIG, f"cannot run on this size: {errors[0]}", {}, 0.0,
+            load, ev.calls + ev.hits - calls_before)
     lower_bound = False
     if ok:
         lo, lo_metrics = load, metrics
@@ -471,7 +485,8 @@ def capacity_search(
                 break
             hi, fail_metrics = load, metrics
         if lo == 0.0:
-            name, reason = binding_resource(fail_metrics, vm)
+            name, reason = (binding_resource(fail_metrics, vm) if fail_metrics else
+                            (BIND_CONFIG, f"the evaluation failed: {errors[-1]}"))
             return SizeCapacity(
                 vm.size, vm.series, vm.vcpus, vm.epc_mib, vm.linux_usd_per_hour, vm.retires_on,
                 0.0, False, False, name,

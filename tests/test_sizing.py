@@ -314,3 +314,25 @@ def test_json_round_trip(paging_result: SizingResult) -> None:
         SizingResult.from_json("[]")
     with pytest.raises(EpcsimError):
         SizingResult.from_json('{"format": "epcsim.sizing/1"}')
+
+
+def test_a_size_that_cannot_run_a_variant_is_ruled_out_not_fatal() -> None:
+    class NoSwitchlessOnOneVcpu(AnalyticEvaluator):
+        # The timing model refuses switchless workers that would take every vCPU.
+        def __call__(self, vm: VmSize, load_ops_s: float, variant: dict[str, Any]
+                     ) -> dict[str, float]:
+            if variant.get("ocall_mode") == "switchless" and vm.vcpus == 1:
+                raise EpcsimError("enclaves: switchless workers leave no vCPU")
+            return super().__call__(vm, load_ops_s, variant)
+
+    slo = Slo(target_load_ops_s=1_000, latency_bound_s=5e-3)
+    vms = [get_vm("DC1s_v2"), get_vm("DC1s_v3")]
+    r = recommend(NoSwitchlessOnOneVcpu(AnalyticWorkload(working_set_mib=20.0)), vms, slo,
+                  as_of=AS_OF, sensitivity=False, knee=False)
+    assert r.recommended is not None
+    w = next(x for x in r.what_ifs if x.name == "switchless OCALLs")
+    assert w.capacity_ops_s == 0 and w.best_vm_size is None
+    cap = capacity_search(NoSwitchlessOnOneVcpu(), vms[0], slo, {"ocall_mode": "switchless"})
+    assert cap.binding_resource == "configuration" and not cap.meets_at_any_load
+    assert "switchless workers leave no vCPU" in cap.binding_reason
+    assert cap.bracket_high_ops_s == slo.target_load_ops_s  # stopped at the first probe

@@ -391,3 +391,22 @@ def test_every_field_has_help() -> None:
     for _, model, _ in docgen.SECTIONS:
         for name, info in model.model_fields.items():
             assert info.description, f"{model.__name__}.{name} has no description"
+
+
+def test_one_mistake_one_problem() -> None:
+    data = minimal()
+    data["enclaves"][0]["size"] = "8 Mib"
+    msgs = problems_of(data)
+    assert len(msgs) == 1 and "did you mean 'MiB'?" in msgs[0]
+
+
+def test_problems_carry_file_line_and_key(tmp_path: Path) -> None:
+    f = tmp_path / "s.yaml"
+    text = QUICKSTART.read_text().replace("threads: 2 ", "threads: -2")
+    f.write_text(text)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(f)
+    (p,) = info.value.problems
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "threads: -2" in ln)
+    assert (p.file, p.line, p.key_path) == (str(f), line, "enclaves.kv.threads")
+    assert p.expected and p.found == "-2"

@@ -371,6 +371,10 @@ class Enclave(_Spec):
     @classmethod
     def _default_region(cls, data: Any) -> Any:
         if isinstance(data, dict) and "regions" not in data and "size" in data:
+            try:
+                Quantity("bytes", gt=0, le=MAX_SIZE_BYTES).parse(data["size"])
+            except PydanticCustomError:
+                return data  # the size's own error says it; no second one for the region
             return {**data, "regions": [{"name": "heap", "size": data["size"]}]}
         return data
 

@@ -650,28 +650,43 @@ def find_knee(ev: CachedEvaluator, vm: VmSize, base_load_ops_s: float,
         return Knee(vm.size, vm.epc_mib, math.nan, None, base_load_ops_s, [],
                     "the evaluator reports no working_set_mib, so the knee was not searched")
     scales = sorted({mult * vm.epc_mib / ws for mult in multiples})
+    errors: list[str] = []
+
+    def attempt(load_ops_s: float, scale: float) -> dict[str, float] | None:
+        try:
+            return ev(vm, load_ops_s, {**base_variant,
+                                       "working_set_scale": _scale(base_variant, scale)})
+        except EpcsimError as exc:  # e.g. an enclave larger than the VM allows
+            errors.append(f"{scale * ws:,.0f} MiB: {exc}")
+            return None
+
     load = max(base_load_ops_s, 1.0)
-    for _ in range(40):
-        probe = ev(vm, load, {**base_variant, "working_set_scale": _scale(base_variant,
-                                                                         scales[0])})
-        if probe["throughput_ops_s"] < 0.9 * load:
+    for _ in range(24):
+        probe = next((p for p in (attempt(load, sc) for sc in scales) if p is not None), None)
+        if probe is None or probe["throughput_ops_s"] < 0.9 * load:
             break
         load *= 2.0
     curve = []
-    for s in scales:
-        pm = ev(vm, load, {**base_variant, "working_set_scale": _scale(base_variant, s)})
-        curve.append({"working_set_scale": s,
-                      "working_set_mib": pm.get("working_set_mib", s * ws),
+    for sc in scales:
+        pm = attempt(load, sc)
+        if pm is None:
+            continue
+        curve.append({"working_set_scale": sc,
+                      "working_set_mib": pm.get("working_set_mib", sc * ws),
                       "throughput_ops_s": pm["throughput_ops_s"]})
     knee = knee_from_curve([c["working_set_mib"] for c in curve],
                            [c["throughput_ops_s"] for c in curve])
-    if knee is None:
+    if len(curve) < 2:
+        note = "too few working sets could be simulated to find the knee"
+    elif knee is None:
         note = (f"throughput never halved between {curve[0]['working_set_mib']:,.0f} and "
                 f"{curve[-1]['working_set_mib']:,.0f} MiB")
     else:
         note = (f"throughput halves at a working set of {knee:,.0f} MiB "
                 f"({knee / vm.epc_mib:.2f} x the {vm.epc_mib:,.0f} MiB EPC); the workload's "
                 f"working set is {ws:,.0f} MiB ({ws / knee:.0%} of the knee)")
+    if errors:
+        note += f" (left out: {'; '.join(dict.fromkeys(errors))})"
     return Knee(vm.size, vm.epc_mib, ws, knee, load, curve, note)
 
 
@@ -964,6 +979,10 @@ def recommend(
     """
     if not vms:
         raise EpcsimError("sizing: no VM sizes to evaluate")
+    unique: dict[str, VmSize] = {}
+    for vm_size in vms:
+        unique.setdefault(vm_size.size, vm_size)  # the first entry of each name wins
+    vms = list(unique.values())
     ev = evaluate if isinstance(evaluate, CachedEvaluator) else CachedEvaluator(evaluate)
     base = dict(variant or {})
     day = as_of or _dt.date.today()

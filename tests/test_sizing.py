@@ -336,3 +336,20 @@ def test_a_size_that_cannot_run_a_variant_is_ruled_out_not_fatal() -> None:
     assert cap.binding_resource == "configuration" and not cap.meets_at_any_load
     assert "switchless workers leave no vCPU" in cap.binding_reason
     assert cap.bracket_high_ops_s == slo.target_load_ops_s  # stopped at the first probe
+
+
+def test_knee_search_survives_working_sets_the_model_refuses() -> None:
+    class RefusesHuge(AnalyticEvaluator):
+        def __call__(self, vm: VmSize, load_ops_s: float, variant: dict[str, Any]
+                     ) -> dict[str, float]:
+            if float(variant.get("working_set_scale", 1.0)) * 80.0 > 300.0:
+                raise EpcsimError("enclave larger than the VM's memory")
+            return super().__call__(vm, load_ops_s, variant)
+
+    slo = Slo(target_load_ops_s=2_000, latency_bound_s=5e-3)
+    vms = [get_vm("DC4s_v2"), get_vm("DC4s_v2")]  # duplicates are evaluated once
+    r = recommend(RefusesHuge(), vms, slo, as_of=AS_OF, sensitivity=False, what_ifs=())
+    assert len(r.capacities) == 1
+    assert r.knee is not None and r.knee.knee_working_set_mib is not None
+    assert all(c["working_set_mib"] <= 300 for c in r.knee.curve)
+    assert "left out" in r.knee.note and "larger than the VM's memory" in r.knee.note

@@ -271,7 +271,8 @@ def _what_was_simulated(doc: _Doc, info: Mapping[str, Any], summary: pd.DataFram
     sweep = plots.sweep_columns(summary)
     for col in sweep:
         values = list(dict.fromkeys(summary[col]))
-        facts.append(f"sweep {col}: {', '.join(str(v) for v in values)}")
+        facts.append(f"sweep {col}: " + ", ".join(
+            f"{v:g}" if isinstance(v, float | np.floating) else str(v) for v in values))
     if "replication" in summary:
         facts.append(f"replications per point: {summary['replication'].nunique()}")
     if "seed" in summary and summary["seed"].nunique() == 1:

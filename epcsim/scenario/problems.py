@@ -160,18 +160,6 @@ def allowed_keys(model: type[BaseModel]) -> list[str]:
     return [info.alias or name for name, info in model.model_fields.items()]
 
 
-def _at(raw: Any, path: Path) -> Any:
-    node = raw
-    for seg in path:
-        if isinstance(node, dict) and isinstance(seg, str):
-            node = node.get(seg)
-        elif isinstance(node, list) and isinstance(seg, int) and 0 <= seg < len(node):
-            node = node[seg]
-        else:
-            return None
-    return node
-
-
 def issues_from_validation_error(exc: ValidationError, raw: Any,
                                  root: type[BaseModel]) -> list[Issue]:
     """Located issues for every error in ``exc`` (raised validating ``raw`` as ``root``)."""
@@ -259,7 +247,3 @@ def to_problem(issue: Issue, raw: Any, lines: dict[Path, int], file: str | None)
     return Problem(message=issue.message, file=file, line=line, key_path=key,
                    expected=issue.expected, found=issue.found, suggestion=issue.suggestion)
 
-
-def at(raw: Any, path: Path) -> Any:
-    """The raw value at ``path`` (None when absent)."""
-    return _at(raw, path)

@@ -614,11 +614,6 @@ MixturePattern.model_rebuild()
 REPEATING_PATTERNS = frozenset({"sequential", "strided", "trace"})
 
 
-def pattern_spec(pattern: BaseModel) -> dict[str, Any]:
-    """The pattern as the plain mapping ``epcsim.traces.make_pattern`` takes."""
-    return pattern.model_dump(mode="python")
-
-
 class MemoryAccess(_Spec):
     """The pages one operation touches in one region, and how its cache misses behave."""
 

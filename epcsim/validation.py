@@ -204,12 +204,12 @@ def simulate_hash_join(scenario_path: str | Path, build_mib: float, probe_mib: f
 
     ``probe_sample_batches``: simulate at most this many probe batches and extrapolate the
     rest of the probe phase (``None``: simulate all of it). The probe phase is stationary
-    (the hash table no longer changes; S streams from untrusted memory): the batches left
-    take the mean thread time of the sample's second half each, the phase lasts that work
-    spread over the enclave threads (or the sample's span, if longer: the first batches
-    after the build fault in the probed table and straggle), and the batches left add the
-    second half's faults per batch as evictions (in steady state every fault needs one
-    eviction). The first half keeps the transient after the build phase."""
+    (the hash table no longer changes; S streams from untrusted memory): the sample's
+    completion rate between its median and third-quartile completions (past the transient
+    after the build, before any straggling last batches) carries the phase on to its
+    ``N``-th completion, unless a straggler of the sample ends later; the batches left add
+    the second half's faults per batch as evictions (in steady state every fault needs one
+    eviction)."""
     from epcsim.adapter import model_config
     from epcsim.model import ArrivalConfig, PhaseConfig, simulate
     from epcsim.scenario import load_scenario, resolve_vm_sizes
@@ -264,17 +264,18 @@ def simulate_hash_join(scenario_path: str | Path, build_mib: float, probe_mib: f
     left = probe_total - counts["probe"]
     if left > 0:
         probe_idx = np.flatnonzero(phase == order.index("probe"))
-        busy = end[probe_idx] - start[probe_idx]
-        half = slice(len(probe_idx) // 2, None)  # second half in arrival order
-        per_batch_busy_s = float(busy[half].mean())
-        per_batch_faults = float(a["faults"][probe_idx][half].mean())
+        n = len(probe_idx)
         t_probe0 = float(start[probe_idx].min())
-        span = float(end[probe_idx].max()) - t_probe0
-        threads = min(cfg.vm.vcpus, cfg.enclaves[0].threads)
-        # Work-conserving threads: the phase lasts as long as its work spread over the
-        # threads, or its longest-running batch (the first batches after the build fault
-        # in the probed table and straggle), whichever is longer.
-        probe_s = max(span, (float(busy.sum()) + left * per_batch_busy_s) / threads)
+        ends = np.sort(end[probe_idx]) - t_probe0
+        # Completion rate between the sample's median and third-quartile completions:
+        # past the transient after the build, and before any straggling last batches.
+        q2, q3 = n // 2, (3 * n) // 4
+        per_batch_s = float(ends[q3 - 1] - ends[q2 - 1]) / (q3 - q2)
+        per_batch_faults = float(a["faults"][probe_idx][q2:].mean())
+        # The batches left complete at that rate after the third-quartile completion; a
+        # straggler of the sample (the first batches after the build fault in the probed
+        # table) may still end later, and then it ends the phase.
+        probe_s = max(float(ends[-1]), float(ends[q3 - 1]) + (left + n - q3) * per_batch_s)
         join_time = t_probe0 - float(start[timed].min()) + probe_s
         phase_time["probe"] = probe_s
         evictions += left * per_batch_faults
@@ -359,6 +360,7 @@ class PointResult:
     unit: str
     error: float
     scored: bool
+    x_name: str = ""
 
 
 @dataclass
@@ -581,7 +583,7 @@ def run_validation(directory: str | Path | None = None, *,
                          probe_sample_batches)][spec.quantity]
             pts.append(PointResult(x=m.x_value, x_unit=m.x_unit, measured=m.value,
                                    predicted=pred, unit=m.unit, error=pred / m.value - 1,
-                                   scored=m.x_value not in spec.inputs))
+                                   scored=m.x_value not in spec.inputs, x_name=m.x_name))
         results.append(score_series(spec, pts))
     settings = {"directory": str(folder), "probe_sample_batches": probe_sample_batches,
                 "workers": workers}
@@ -617,7 +619,8 @@ def plot_validation(report: ValidationReport, path: str | Path) -> Path:
         if s.spec.quantity == "build_time_s":
             ax.set_xscale("log")
         unit = s.points[0].unit if s.points else ""
-        ax.set_xlabel(f"{s.points[0].x_unit if s.points else ''}")
+        if s.points:
+            ax.set_xlabel(f"{s.points[0].x_name.replace('_', ' ')} [{s.points[0].x_unit}]")
         ax.set_ylabel(unit)
         ax.set_title(f"{s.spec.series}: {'pass' if s.passed else 'miss'}", fontsize=9)
         ax.grid(True, which="both", lw=0.3)

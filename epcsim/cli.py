@@ -12,6 +12,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from epcsim import __version__
 from epcsim.errors import EpcsimError
@@ -20,8 +21,8 @@ from epcsim.errors import EpcsimError
 COMMANDS = ("run", "check", "catalog", "schema", "trace", "report", "validate", "calibrate")
 
 
-def _available_commands() -> list[object]:
-    modules = []
+def _available_commands() -> list[ModuleType]:
+    modules: list[ModuleType] = []
     for name in COMMANDS:
         try:
             modules.append(importlib.import_module(f"epcsim.cli_commands.{name}"))
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for module in _available_commands():
-        module.add_parser(sub)  # type: ignore[attr-defined]
+        module.add_parser(sub)
     return parser
 
 

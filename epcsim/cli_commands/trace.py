@@ -65,16 +65,19 @@ def _epc_pages(text: str) -> int:
 def scenario_trace(path: Path, accesses: int, seed: int | None) -> tuple[np.ndarray, int, str]:
     """The first enclave's page offsets for ``accesses`` touches of a scenario's mix.
 
-    Operations of that enclave are drawn by weight (phases are ignored: the whole mix); each
-    draws its page counts and pages from its memory accesses' patterns, offset by the region's
-    first page. Returns ``(pages, enclave_pages, enclave_name)``.
+    Operations of that enclave that touch memory are drawn by weight (phases are ignored: the
+    whole mix); each draws its page counts and pages from its memory accesses' patterns, offset
+    by the region's first page. Returns ``(pages, enclave_pages, enclave_name)``.
     """
+    from epcsim.model import streams
     from epcsim.scenario import load_scenario
     from epcsim.traces import make_count_sampler, make_pattern
 
     scn: Any = load_scenario(path)
     enc = scn.enclaves[0]
-    ops = [op for op in scn.workload.operations
+
+    all_ops = list(scn.workload.operations)
+    ops = [(index, op) for index, op in enumerate(all_ops)
            if (op.enclave or enc.name) == enc.name and op.memory]
     if not ops:
         raise EpcsimError(f"{path}: no operation of enclave {enc.name!r} touches memory")
@@ -88,22 +91,25 @@ def scenario_trace(path: Path, accesses: int, seed: int | None) -> tuple[np.ndar
         at += r.size_pages
     enclave_pages = max(enc.size_pages, at)
 
-    def rng(stream: int) -> np.random.Generator:
-        return np.random.default_rng(np.random.SeedSequence(root, spawn_key=(0, stream)))
-
+    # the same stream ids as the timing model's replication 0 (epcsim.model.streams), so
+    # each memory access gets the page sequence the simulation draws for it
     feeds = []
-    for i, op in enumerate(ops):
+    for index, op in ops:
         op_feeds = []
         for j, m in enumerate(op.memory):
-            counts = make_count_sampler(m.pages, rng(1000 + 256 * i + j),
-                                        where=f"workload.operations.{op.name}.memory.{j}.pages")
-            stream = make_pattern(m.pattern, sizes[m.region], rng(100_000 + 256 * i + j),
-                                  where=f"workload.operations.{op.name}.memory.{j}.pattern")
+            where = f"workload.operations.{op.name}.memory.{j}"
+            counts = make_count_sampler(
+                m.pages, streams.rng_for(root, 0, streams.COUNTS + index * 256 + j),
+                where=f"{where}.pages")
+            stream = make_pattern(
+                m.pattern, sizes[m.region],
+                streams.rng_for(root, 0, streams.PAGES + index * 256 + j),
+                where=f"{where}.pattern")
             op_feeds.append((counts, stream, bases[m.region]))
         feeds.append(op_feeds)
-    weights = np.asarray([op.weight for op in ops], dtype=np.float64)
+    weights = np.asarray([op.weight for _, op in ops], dtype=np.float64)
     cum = np.cumsum(weights / weights.sum())
-    mix = rng(1)
+    mix = streams.rng_for(root, 0, streams.MIX)
     parts: list[np.ndarray] = []
     total = 0
     while total < accesses:

@@ -305,3 +305,35 @@ def test_import_is_lazy() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == ""
+
+
+# --------------------------------------------------------------------------- recommendation
+
+
+def test_recommend_sizes_without_printing_or_writing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from epcsim.api import recommend
+
+    monkeypatch.chdir(tmp_path)
+    scn = epcsim.load_scenario(QUICKSTART, overrides=[
+        "simulation.duration=100 ms", "simulation.warmup=20 ms", "vm.sizes=[DC1s_v2, DC2s_v3]",
+        "slo.target_load=20k/s"])
+    result = recommend(scn, sensitivity=False, what_ifs=False, knee=False, measured_ops=1000)
+    captured = capfd.readouterr()
+    assert captured.out == "" and captured.err == ""
+    assert _files(tmp_path) == set()
+    rows = pd.DataFrame(result.capacity_rows())
+    assert list(rows["vm_size"]) == ["Standard_DC1s_v2", "Standard_DC2s_v3"]
+    for col in ("capacity_ops_s", "vm_count", "usd_per_month_at_target", "usd_per_million_ops",
+                "binding_resource", "feasible"):
+        assert col in rows
+    assert result.recommended is not None
+    assert result.recommended.vm_size in set(rows["vm_size"])
+    assert result.reasons and result.recommended.vm_size in result.reasons[0]
+    # The recommended option is the cheapest feasible one.
+    feasible = rows[rows["feasible"]]
+    assert result.recommended.usd_per_month == pytest.approx(
+        feasible["usd_per_month_at_target"].min())
+    with pytest.raises(EpcsimError):
+        recommend(epcsim.load_scenario(QUICKSTART, overrides=["slo=null"]))

@@ -102,17 +102,18 @@ class LruStackDistances:
     """Streaming exact LRU stack-distance histogram over page offsets in ``[0, n_pages)``.
 
     ``update(chunk)`` any number of times, then :meth:`curve`. Memory: about
-    ``8 * n_pages`` (last positions) + ``16 * n_pages`` (window) + ``8 * n_pages`` (histogram)
-    bytes.
+    ``4 * n_pages`` (last positions) + ``16 * n_pages`` (window: page and Fenwick count per
+    position) + ``8 * n_pages`` (histogram) bytes.
     """
 
     def __init__(self, n_pages: int) -> None:
-        if n_pages < 1:
-            raise EpcsimError(f"a miss-ratio curve needs at least 1 page (found {n_pages})")
+        if not 1 <= n_pages < 2**30:
+            raise EpcsimError(f"a miss-ratio curve needs 1 to 2**30 - 1 pages (found "
+                              f"{n_pages})")
         self.n_pages = int(n_pages)
         window = max(2 * self.n_pages, 1024)
-        self._last_pos = np.full(self.n_pages, -1, dtype=np.int64)
-        self._page_at = np.full(window, -1, dtype=np.int64)
+        self._last_pos = np.full(self.n_pages, -1, dtype=np.int32)
+        self._page_at = np.full(window, -1, dtype=np.int32)
         self._bit = np.zeros(window + 1, dtype=np.int32)
         #: ``hist[d]``: touches with stack distance d (1..n_pages); index 0 unused.
         self.hist = np.zeros(self.n_pages + 2, dtype=np.int64)

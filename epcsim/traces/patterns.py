@@ -32,7 +32,7 @@ Touches are independent draws: one operation's pages may repeat (the repeats are
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -116,7 +116,7 @@ class PageStream:
             parts.append(self._buf)
             need -= self.chunk_touches
 
-    def chunks(self, total: int, chunk: int = 1 << 22):
+    def chunks(self, total: int, chunk: int = 1 << 22) -> Iterator[np.ndarray]:
         """Yield ``total`` touches in arrays of at most ``chunk`` (for streaming analysis)."""
         done = 0
         while done < total:

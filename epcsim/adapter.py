@@ -127,6 +127,7 @@ def model_config(scenario: Scenario, vm: VmSize) -> ModelConfig:
             call_mode=op.call_mode,
             compute_cycles=float(op.compute.cycles),
             compute_s=float(op.compute.time_s),
+            compute_distribution=op.compute_distribution,
             memory=tuple(
                 MemoryAccessConfig(
                     region=m.region,

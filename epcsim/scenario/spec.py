@@ -704,6 +704,11 @@ class Operation(_Spec):
         default_factory=lambda: Work.model_validate({}),
         description="Compute inside the enclave per operation: cycles (`50000 cycles` or a "
                     "bare number) or a time (`10 us`). Stored as `{cycles, time_s}`.")
+    compute_distribution: Literal["fixed", "exponential"] = Field(
+        "fixed", description="`fixed`: every operation computes exactly `compute`; "
+                             "`exponential`: drawn per operation with mean `compute` (for "
+                             "queueing checks such as M/M/c, and workloads with highly "
+                             "variable service).")
     memory: tuple[MemoryAccess, ...] = Field((), max_length=64,
                                              description="Memory accesses, per region.")
 

@@ -1085,9 +1085,12 @@ def recommend(
             change = (wcap.capacity_ops_s / cap.capacity_ops_s - 1.0
                       if cap.capacity_ops_s > 0 else None)
             monthly = alt.usd_per_month - chosen.usd_per_month if alt else None
-            note = (f"{vm.size} capacity {cap.capacity_ops_s:,.0f} -> "
-                    f"{wcap.capacity_ops_s:,.0f} ops/s"
-                    + (f" ({change:+.0%})" if change is not None else ""))
+            if wcap.meets_at_any_load:
+                note = (f"{vm.size} capacity {cap.capacity_ops_s:,.0f} -> "
+                        f"{wcap.capacity_ops_s:,.0f} ops/s"
+                        + (f" ({change:+.0%})" if change is not None else ""))
+            else:
+                note = f"{vm.size} {wcap.binding_reason}"
             if alt is not None and monthly is not None:
                 note += (f"; cheapest option {alt.vm_count} x {alt.vm_size}, "
                          f"{monthly:+,.0f} USD/month")

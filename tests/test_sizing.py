@@ -332,6 +332,7 @@ def test_a_size_that_cannot_run_a_variant_is_ruled_out_not_fatal() -> None:
     assert r.recommended is not None
     w = next(x for x in r.what_ifs if x.name == "switchless OCALLs")
     assert w.capacity_ops_s == 0 and w.best_vm_size is None
+    assert "cannot run on this size: enclaves: switchless workers" in w.note
     cap = capacity_search(NoSwitchlessOnOneVcpu(), vms[0], slo, {"ocall_mode": "switchless"})
     assert cap.binding_resource == "configuration" and not cap.meets_at_any_load
     assert "switchless workers leave no vCPU" in cap.binding_reason

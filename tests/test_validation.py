@@ -3,10 +3,13 @@ harness (layout, sampling against the full run, the cliff), build times, and the
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from epcsim.cli import main as cli_main
 from epcsim.errors import EpcsimError
@@ -65,6 +68,16 @@ def test_knee_of_a_step_curve() -> None:
         knee([2, 1], [1.0, 2.0])
     with pytest.raises(EpcsimError):
         knee([1, 2], [1.0, 0.0])
+
+
+@given(st.lists(st.floats(0.01, 1e6), min_size=2, max_size=30))
+def test_knee_is_the_largest_consecutive_ratio(ys: list[float]) -> None:
+    xs = [8.0 * (i + 1) for i in range(len(ys))]
+    pos, drop, i = knee(xs, ys)
+    ratios = [a / b for a, b in itertools.pairwise(ys)]
+    assert drop == max(ratios) and pos == (xs[i] + xs[i + 1]) / 2
+    # Scaling the curve does not change the drop.
+    assert knee(xs, [3.0 * y for y in ys])[1] == pytest.approx(drop, rel=1e-12)
 
 
 def _pts(xs: list[float], meas: list[float], pred: list[float],

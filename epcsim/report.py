@@ -106,6 +106,26 @@ def aggregate_runs(summary: pd.DataFrame, confidence: float = 0.95) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
+def sizing_frames(sizing: SizingResult) -> dict[str, pd.DataFrame]:
+    """The sizing result as tidy frames, for notebooks and for the plots.
+
+    Keys: ``capacity`` (one row per VM size: capacity, cost, VMs needed, binding resource),
+    ``probes`` (every evaluation: ``vm_size``, ``load_ops_s``, latencies, throughput,
+    ``meets``), ``knee`` (``working_set_mib``, ``throughput_ops_s`` at the recommended size;
+    empty without a knee), ``sensitivity`` and ``what_ifs`` (one row per case).
+    """
+    knee = pd.DataFrame(sizing.knee.curve) if sizing.knee is not None else pd.DataFrame(
+        columns=["working_set_scale", "working_set_mib", "throughput_ops_s"])
+    sens = pd.DataFrame([{**{k: v for k, v in c.to_dict().items() if k != "costs"},
+                          "costs": ", ".join(f"{n}={v:g}" for n, v in c.costs.items())}
+                         for c in sizing.sensitivity])
+    whatifs = pd.DataFrame([{k: v for k, v in w.to_dict().items() if k != "variant"}
+                            for w in sizing.what_ifs])
+    return {"capacity": pd.DataFrame(sizing.capacity_rows()),
+            "probes": pd.DataFrame(sizing.probes), "knee": knee, "sensitivity": sens,
+            "what_ifs": whatifs}
+
+
 def _epc_by_size(summary: pd.DataFrame, sizing: SizingResult | None) -> dict[str, float]:
     out: dict[str, float] = {}
     if {"vm_size", "epc_mib"} <= set(summary.columns):

@@ -24,7 +24,13 @@ from test_sizing_model import AnalyticEvaluator
 from epcsim.catalog import sizes_in_series
 from epcsim.cli import main as cli_main
 from epcsim.errors import EpcsimError
-from epcsim.report import aggregate_runs, build_report, load_results, write_report
+from epcsim.report import (
+    aggregate_runs,
+    build_report,
+    load_results,
+    sizing_frames,
+    write_report,
+)
 from epcsim.sizing import SizingResult, Slo, recommend
 
 SHARES = ("share_compute", "share_memory", "share_transitions", "share_paging",
@@ -152,6 +158,17 @@ def test_html_says_what_the_issue_asks(results: tuple[Path, dict[str, Any]]) -> 
     # User text is escaped, never interpreted.
     assert "&lt;b&gt;with&lt;/b&gt; an 80 MiB table &amp; one enclave" in text
     assert "<b>with</b>" not in text
+
+
+def test_sizing_frames_are_tidy(results: tuple[Path, dict[str, Any]]) -> None:
+    sizing: SizingResult = results[1]["sizing"]
+    frames = sizing_frames(sizing)
+    cap = frames["capacity"]
+    assert list(cap["vm_size"]) == [c.vm_size for c in sizing.capacities]
+    assert cap.loc[cap["vm_size"] == "Standard_DC4s_v2", "vm_count"].item() == 1
+    assert {"vm_size", "load_ops_s", "latency_p99_s", "meets"} <= set(frames["probes"])
+    assert len(frames["knee"]) == len(sizing.knee.curve) if sizing.knee else True
+    assert len(frames["sensitivity"]) == 6 and len(frames["what_ifs"]) == 4
 
 
 def test_markdown_twin_links_existing_figures(results: tuple[Path, dict[str, Any]]) -> None:

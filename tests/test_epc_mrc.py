@@ -126,3 +126,28 @@ def test_matches_libcachesim(policy, cls_name, kind, tmp_path):
         ours = replay(trace, capacity, policy, enclave_pages=2000).miss_ratio
         theirs = _lcs_miss_ratio(trace, capacity, getattr(libcachesim, cls_name), tmp_path)
         assert ours == pytest.approx(theirs, abs=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(sizes=st.lists(st.integers(1, 30), min_size=1, max_size=3),
+       footprints=st.integers(1, 40),
+       steps=st.lists(st.tuples(st.integers(0, 2), st.lists(st.integers(0, 29), max_size=20)),
+                      max_size=30))
+def test_llc_model_matches_reference_lru_over_enclaves(sizes, footprints, steps):
+    """The LLC's multi-enclave replay (eviction on demand across enclaves) == reference LRU."""
+    from epcsim.epc.reference import ReferenceEpc
+
+    llc = LlcModel(footprints * 8 * 64, sizes, cache_lines_per_page=8)
+    ref = ReferenceEpc(footprints, sizes, "lru", va_pages=False)
+    for enclave, pages in steps:
+        enclave %= len(sizes)
+        pages = [p % sizes[enclave] for p in pages]
+        hits = misses = 0
+        start = 0
+        while start < len(pages):
+            h, m, start = ref.touch(enclave, pages, start)
+            hits += h
+            misses += m
+            if start < len(pages):
+                ref.reclaim(1)
+        assert llc.touch(enclave, np.asarray(pages, dtype=np.int64)) == (hits, misses)

@@ -194,3 +194,19 @@ def test_teebench_knee_regression() -> None:
             for r in x]
     drop = pred[0] / pred[1]
     assert drop == pytest.approx(12.07 / 1.37, rel=0.25)
+
+
+def test_validation_scenarios_load_and_match_the_schema() -> None:
+    import yaml
+
+    from epcsim.costs import default_costs
+    from epcsim.scenario import load_scenario, scenario_json_schema
+
+    files = sorted(VALIDATION.glob("*.yaml"))
+    assert {f.name for f in files} == {s.scenario for s in SERIES}
+    jsonschema = pytest.importorskip("jsonschema")
+    for path in files:
+        scn = load_scenario(path)
+        # Nothing is tuned to the measurements: every cost at its documented default.
+        assert dict(scn.costs) == pytest.approx(default_costs())
+        jsonschema.validate(yaml.safe_load(path.read_text()), scenario_json_schema())

@@ -46,7 +46,6 @@ class RunCosts:
     reclaim_batch_pages: int
     low_watermark_pages: int
     high_watermark_pages: int
-    va_slots_per_page: int
     raw: dict[str, float]
 
 
@@ -84,6 +83,5 @@ def run_costs(config: ModelConfig) -> RunCosts:
         reclaim_batch_pages=int(c["reclaim_batch_pages"]),
         low_watermark_pages=int(c["reclaim_low_watermark_pages"]),
         high_watermark_pages=int(c["reclaim_high_watermark_pages"]),
-        va_slots_per_page=int(c["va_slots_per_page"]),
         raw=c,
     )

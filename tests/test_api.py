@@ -337,3 +337,12 @@ def test_recommend_sizes_without_printing_or_writing(
         feasible["usd_per_month_at_target"].min())
     with pytest.raises(EpcsimError):
         recommend(epcsim.load_scenario(QUICKSTART, overrides=["slo=null"]))
+
+
+def test_backends_give_the_same_summary_bytes(study: Any, tmp_path: Path) -> None:
+    """docs/api.md: whatever the backend or worker count, summary.csv is the same bytes."""
+    pooled = epcsim.run_study(QUICKSTART, overrides=SHORT, out_dir=tmp_path / "pool",
+                              workers=2, backend="local")
+    assert pooled.n_failed == 0
+    assert ((tmp_path / "pool" / "summary.csv").read_bytes()
+            == (study.out_dir / "summary.csv").read_bytes())

@@ -309,9 +309,11 @@ def binding_resource(metrics: Mapping[str, float], vm: VmSize) -> tuple[str, str
     """Name the resource that limits ``vm`` at the evaluated point, and say why.
 
     Rules, in order: ksgxd busy >= 85 % -> ksgxd; enclave threads busy >= 85 % while the vCPUs
-    are not -> enclave threads; otherwise the largest of the non-queueing time shares
-    (paging -> EPC paging, transitions -> enclave transitions, compute + memory -> vCPUs when
-    they are busy >= 85 %, else the per-operation service time itself exceeds the bound).
+    are not -> enclave threads; EPC paging the largest of the service-time shares -> EPC
+    paging; queueing >= 50 % of the latency while at least one vCPU's worth sits idle ->
+    enclave threads (something other than the vCPUs limits concurrency; the model's only such
+    limit is the TCS count); transitions the largest share -> enclave transitions; vCPUs busy
+    >= 85 % -> vCPUs; else the per-operation service time itself is close to the bound.
     Shares in the explanation are of the service time (queueing excluded).
     """
     util = metrics.get("vcpu_utilisation", math.nan)
@@ -340,6 +342,12 @@ def binding_resource(metrics: Mapping[str, float], vm: VmSize) -> tuple[str, str
     if largest == paging:
         return BIND_EPC, (f"EPC paging takes {paging / service:.0%} of each operation's service "
                           f"time ({faults:,.0f} EPC faults/s; {ws_text}); {busy}")
+    queueing = metrics.get("share_queueing", 0.0)
+    idle_vcpus = vm.vcpus * (1.0 - util) if math.isfinite(util) else 0.0
+    if queueing >= 0.5 and idle_vcpus >= 1.0:
+        return BIND_THREADS, (f"requests queue ({queueing:.0%} of the mean latency) while "
+                              f"{idle_vcpus:.1f} of {vm.vcpus} vCPUs sit idle: the enclave "
+                              "threads (TCS slots) limit how many operations run at once")
     if largest == trans:
         return BIND_TRANSITIONS, (f"enclave transitions (ECALL/OCALL/AEX) take "
                                   f"{trans / service:.0%} of each operation's service time; "

@@ -20,6 +20,7 @@ from epcsim.sizing import (
     BIND_EPC,
     BIND_KSGXD,
     BIND_SERVICE,
+    BIND_THREADS,
     BIND_TRANSITIONS,
     BIND_VCPUS,
     SENSITIVITY_GROUPS,
@@ -279,10 +280,19 @@ def test_binding_resource_rules() -> None:
             "share_paging": 0.1, "share_queueing": 0.5, "epc_faults_per_s": 0.0,
             "vcpu_utilisation": 0.95}
     assert binding_resource(base, vm)[0] == BIND_VCPUS
-    assert binding_resource({**base, "vcpu_utilisation": 0.3}, vm)[0] == BIND_SERVICE
+    assert binding_resource({**base, "vcpu_utilisation": 0.3, "share_queueing": 0.1},
+                            vm)[0] == BIND_SERVICE
     assert binding_resource({**base, "share_transitions": 0.4}, vm)[0] == BIND_TRANSITIONS
     assert binding_resource({**base, "share_paging": 0.4}, vm)[0] == BIND_EPC
     assert binding_resource({**base, "ksgxd_utilisation": 0.9}, vm)[0] == BIND_KSGXD
+    # Queueing with idle vCPUs: concurrency is capped by the enclave threads (TCS).
+    four = get_vm("DC4s_v2")
+    queued = {**base, "share_queueing": 0.9, "share_transitions": 0.05, "share_compute": 0.03,
+              "share_memory": 0.01, "share_paging": 0.01, "vcpu_utilisation": 0.5}
+    name, why = binding_resource(queued, four)
+    assert name == BIND_THREADS and "2.0 of 4 vCPUs sit idle" in why
+    assert binding_resource({**queued, "vcpu_utilisation": 0.8}, four)[0] == BIND_TRANSITIONS
+    assert binding_resource({**queued, "share_paging": 0.06}, four)[0] == BIND_EPC
 
 
 def test_knee_from_curve_interpolates_in_log_space() -> None:

@@ -36,7 +36,7 @@ from epcsim import __version__, plots
 from epcsim.catalog import HOURS_PER_MONTH, canonical_name, load_catalog
 from epcsim.costs import cost_parameters
 from epcsim.errors import EpcsimError
-from epcsim.sizing import SizingResult
+from epcsim.sizing import SizingResult, knee_from_curve
 
 #: Metrics averaged over replications (those present in the frame are used).
 METRICS = (
@@ -458,8 +458,6 @@ def _knee(doc: _Doc, summary_agg: pd.DataFrame, sizing: SizingResult | None,
                    "enclave working set")
         doc.para(f"On {plots.short_name(knee.vm_size)}: {knee.note}.")
     if have_sweep:
-        from epcsim.sizing import knee_from_curve
-
         frame = summary_agg[["vm_size", "working_set_mib", "throughput_ops_s"]].dropna()
         doc.figure("knee_sweep", plots.plot_epc_knee(frame, epc),
                    "Simulated throughput against the swept working set, per VM size")

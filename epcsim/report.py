@@ -460,7 +460,9 @@ def _knee(doc: _Doc, summary_agg: pd.DataFrame, sizing: SizingResult | None,
     if have_sweep:
         frame = summary_agg[["vm_size", "working_set_mib", "throughput_ops_s"]].dropna()
         doc.figure("knee_sweep", plots.plot_epc_knee(frame, epc),
-                   "Simulated throughput against the swept working set, per VM size")
+                   "Simulated throughput against the swept working set, per VM size (the knee "
+                   "reads true only where the runs saturate: an open-loop run that keeps up "
+                   "shows its offered load)")
         knee_rows = []
         for size, sub in frame.groupby("vm_size", sort=False):
             sub = sub.sort_values("working_set_mib")

@@ -13,7 +13,10 @@ operations as the scenario's warm-up holds at the SLO's target load (at most
 after a time), then ``measured_ops`` measured operations (at least ``min_measure_s``).
 With the default 5,000 measured operations the p99 rests on the slowest 50: enough
 to place a capacity within the bisection tolerance, not a substitute for the study's own
-replicated runs, which the report shows beside the sizing. Every evaluation uses the
+replicated runs, which the report shows beside the sizing. Heavy operations (an inference
+that streams 20,000 pages) would make that slow, so both counts are also capped by a budget
+of page touches per evaluation (``touch_budget``, default 4 million), with at least
+``min_measured_ops`` (200) measured operations. Every evaluation uses the
 scenario's root seed and replication 0 (common random numbers), so the latency is a smooth
 function of load and the bisection sees a consistent ordering.
 """
@@ -34,16 +37,37 @@ from epcsim.scenario import Scenario
 from epcsim.sizing import apply_variant, latency_key
 
 
+def mean_touches_per_op(scenario: Scenario) -> float:
+    """Mean page touches of one operation of the scenario's mix (weights as written)."""
+    total_weight = sum(op.weight for op in scenario.workload.operations)
+    touches = 0.0
+    for op in scenario.workload.operations:
+        per_op = 0.0
+        for m in op.memory:
+            pages = m.pages
+            if isinstance(pages, int):
+                per_op += pages
+            elif pages.mean is not None:
+                per_op += pages.mean
+            else:
+                per_op += ((pages.min or 0) + (pages.max or 0)) / 2
+        touches += op.weight / total_weight * per_op
+    return touches
+
+
 class SimulatorEvaluator:
     """``evaluate(vm, load_ops_s, variant)`` over the SimPy model (see the module doc)."""
 
     def __init__(self, scenario: Scenario, *, reference_load_ops_s: float,
                  latency_percentile: float = 99.0, measured_ops: int = 5000,
-                 max_warmup_ops: int = 20_000, min_measure_s: float = 1e-3) -> None:
+                 max_warmup_ops: int = 20_000, min_measure_s: float = 1e-3,
+                 touch_budget: float = 4e6, min_measured_ops: int = 200) -> None:
         self.scenario = scenario
         self.latency_percentile = latency_percentile
-        self.measured_ops = measured_ops
-        self.warmup_ops = min(max_warmup_ops,
+        per_op = max(1.0, mean_touches_per_op(scenario))
+        self.measured_ops = max(min_measured_ops, min(measured_ops,
+                                                      int(touch_budget / per_op)))
+        self.warmup_ops = min(max_warmup_ops, int(touch_budget / per_op),
                               math.ceil(scenario.simulation.warmup_s * reference_load_ops_s))
         self.min_measure_s = min_measure_s
         self.runs = 0

@@ -218,12 +218,13 @@ def simulate_run(scenario: Scenario, vm: VmSize | str, *, replication: int = 0,
 
 def recommend(scenario: Scenario, *, vm_sizes: Sequence[VmSize] | None = None,
               sensitivity: bool = True, what_ifs: bool = True, knee: bool = True,
-              measured_ops: int = 5000) -> Any:
+              measured_ops: int = 5000, as_of: Any = None) -> Any:
     """Size the scenario's VM sizes under its ``slo`` and recommend the cheapest option.
 
     Returns an :class:`epcsim.sizing.SizingResult` (capacities, costs, the recommendation
     and its reasons, the EPC knee, sensitivity, what-ifs). Runs the simulator in-process
-    (:class:`epcsim.evaluate.SimulatorEvaluator`); writes nothing. Raises
+    (:class:`epcsim.evaluate.SimulatorEvaluator`); writes nothing. ``as_of`` (a
+    ``datetime.date``, default today) decides which sizes are retired. Raises
     :class:`EpcsimError` when the scenario has no target load and latency bound.
     """
     from epcsim.evaluate import SimulatorEvaluator
@@ -240,7 +241,7 @@ def recommend(scenario: Scenario, *, vm_sizes: Sequence[VmSize] | None = None,
                                    measured_ops=measured_ops)
     vms = list(vm_sizes) if vm_sizes is not None else resolve_vm_sizes(scenario)
     return _recommend(evaluator, vms, slo, sensitivity=sensitivity,
-                      what_ifs=DEFAULT_WHAT_IFS if what_ifs else (), knee=knee)
+                      what_ifs=DEFAULT_WHAT_IFS if what_ifs else (), knee=knee, as_of=as_of)
 
 
 def finish_study(study: StudyOutput, *, sizing: bool = True) -> list[str]:

@@ -52,7 +52,9 @@ the capacity, false above). The search brackets the capacity by doubling or halv
 target load, then bisects until the bracket is narrower than ``rel_tol`` (default 2 %) of its
 lower end; the reported capacity is the lower end of the final bracket (a load shown to meet
 the objective), so it errs on the safe side. A size that fails even at
-``MIN_LOAD_FRACTION * target`` "cannot meet the SLO at any load", and the binding resource at
+``MIN_LOAD_FRACTION * target``, or fails on service time alone (it kept up with the load and
+queued for less than ``NEGLIGIBLE_QUEUEING_SHARE`` of its latency, so no lower load can
+help), "cannot meet the SLO at any load", and the binding resource at
 that load says why. Simulation noise can break monotonicity near the capacity; with common
 random numbers (same seed at every load) the error stays within the bracket in practice.
 Every evaluation is cached by a SHA-256 hash of (VM size fields, load, variant), so repeated
@@ -97,6 +99,9 @@ REQUIRED_METRICS = (
 SUSTAIN_FRACTION = 0.95
 #: The capacity search gives up (cannot meet the SLO at any load) below this share of target.
 MIN_LOAD_FRACTION = 1e-3
+#: A failing size whose queueing share of latency is below this, while it keeps up with the
+#: load, fails on service time alone: the search stops halving ("cannot meet at any load").
+NEGLIGIBLE_QUEUEING_SHARE = 0.01
 #: The capacity search stops doubling at this multiple of the target (capacity "at least").
 MAX_LOAD_MULTIPLE = 1024.0
 #: Default capacity-search tolerance: the final bracket's width relative to its lower end. A
@@ -414,6 +419,19 @@ def _meets(metrics: Mapping[str, float], load_ops_s: float, slo: Slo) -> bool:
             and math.isfinite(throughput) and throughput >= SUSTAIN_FRACTION * load_ops_s)
 
 
+def _service_bound(metrics: Mapping[str, float], load_ops_s: float, slo: Slo) -> bool:
+    """True when a failing evaluation failed on service time alone: it kept up with the load
+    and queueing is a negligible share of latency, so no lower load can meet the bound."""
+    if not metrics:
+        return False
+    queueing = metrics.get("share_queueing", math.nan)
+    throughput = metrics.get("throughput_ops_s", math.nan)
+    latency = metrics.get(slo.latency_metric, math.nan)
+    return (math.isfinite(queueing) and queueing < NEGLIGIBLE_QUEUEING_SHARE
+            and throughput >= SUSTAIN_FRACTION * load_ops_s
+            and latency > slo.latency_bound_s)
+
+
 def capacity_search(
     evaluate: CachedEvaluator | Evaluate,
     vm: VmSize,
@@ -484,7 +502,7 @@ def capacity_search(
         hi, fail_metrics = load, metrics
         lo = 0.0
         lo_metrics = {}
-        while load > floor_ops_s:
+        while load > floor_ops_s and not _service_bound(fail_metrics, load, slo):
             load /= step
             step = min(step * step, 2.0)
             ok, metrics = probe(load)

@@ -48,11 +48,12 @@ def mm1_evaluator(service_s: float) -> Any:
         if load_ops_s < mu:
             p99 = -math.log(0.01) / (mu - load_ops_s)
             tput = load_ops_s
+            queueing = load_ops_s / mu  # mean wait / mean response = rho in M/M/1
         else:
-            p99, tput = 1e3, mu
-        return {"latency_p99_s": p99, "throughput_ops_s": tput, "share_compute": 1.0,
+            p99, tput, queueing = 1e3, mu, 1.0
+        return {"latency_p99_s": p99, "throughput_ops_s": tput, "share_compute": 1 - queueing,
                 "share_memory": 0.0, "share_transitions": 0.0, "share_paging": 0.0,
-                "share_queueing": 0.0, "epc_faults_per_s": 0.0,
+                "share_queueing": queueing, "epc_faults_per_s": 0.0,
                 "vcpu_utilisation": min(1.0, load_ops_s * service_s)}
 
     return evaluate
@@ -101,6 +102,23 @@ def test_size_that_fails_at_any_load_names_the_reason() -> None:
     opt = size_option(cap, slo)
     assert not opt.feasible and "cannot meet the SLO at any load" in opt.note
     assert cap.usd_per_million_ops is None
+
+
+def test_service_bound_failure_stops_the_search_at_once() -> None:
+    # Latency is the service time alone (no queueing, keeps up): no lower load can help.
+    calls = []
+
+    def evaluate(vm: VmSize, load_ops_s: float, variant: dict[str, Any]) -> dict[str, float]:
+        calls.append(load_ops_s)
+        return {"latency_p99_s": 0.2, "throughput_ops_s": load_ops_s, "share_compute": 0.3,
+                "share_memory": 0.0, "share_transitions": 0.0, "share_paging": 0.7,
+                "share_queueing": 0.0, "epc_faults_per_s": 1e4, "vcpu_utilisation": 0.2}
+
+    slo = Slo(target_load_ops_s=10, latency_bound_s=0.15)
+    cap = capacity_search(evaluate, get_vm("DC2s_v2"), slo)
+    assert calls == [10]
+    assert cap.capacity_ops_s == 0 and "cannot meet the SLO at any load" in cap.binding_reason
+    assert cap.binding_resource == BIND_EPC
 
 
 def test_cache_avoids_repeated_evaluations_and_key_is_content_hash() -> None:

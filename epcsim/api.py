@@ -244,30 +244,37 @@ def recommend(scenario: Scenario, *, vm_sizes: Sequence[VmSize] | None = None,
                       what_ifs=DEFAULT_WHAT_IFS if what_ifs else (), knee=knee, as_of=as_of)
 
 
-def finish_study(study: StudyOutput, *, sizing: bool = True) -> list[str]:
-    """Size (when the scenario has an SLO) and write the report into the study's folder.
+def finish_study(study: StudyOutput, *, sizing: bool = True, mrc: bool = True) -> list[str]:
+    """Size (when the scenario has an SLO), compute the miss-ratio curve, write the report.
 
-    Writes ``sizing.json``, ``report.html``, ``report.md`` and ``figures/`` inside
-    ``study.out_dir``; returns lines for people (the recommendation and the report's path).
+    Writes ``sizing.json``, ``mrc.csv``, ``report.html``, ``report.md`` and ``figures/``
+    inside ``study.out_dir``, then builds the report from those stored files (so ``epcsim
+    report`` on the folder gives the same bytes); returns lines for people.
     """
-    from epcsim.report import write_report
+    from epcsim.report import report_from_results
 
     scenario = study.scenario
     lines: list[str] = []
-    result = None
     slo = scenario.slo
     if sizing and slo is not None and slo.target_load_per_s and slo.latency_bound_s:
         result = recommend(scenario)
         atomic_write_bytes(study.out_dir / "sizing.json", result.to_json().encode("utf-8"))
         lines.append("recommendation:")
         lines.extend(f"  {reason}" for reason in result.reasons)
-    info = {
-        "name": scenario.name,
-        "description": scenario.description,
-        "scenario": scenario.model_dump(mode="json", by_alias=True),
-        "plan": study.plan.describe(),
-        "provenance": json.loads((study.out_dir / "provenance.json").read_text("utf-8")),
-    }
-    html_path, md_path = write_report(study.out_dir, study.summary, result, info)
+    else:  # never leave an earlier study's sizing beside these results
+        (study.out_dir / "sizing.json").unlink(missing_ok=True)
+    if mrc and any(op.memory for op in scenario.workload.operations):
+        from epcsim.workload_trace import scenario_mrc
+
+        curve = scenario_mrc(scenario)
+        frame = pd.DataFrame({"capacity_mib": curve["capacity_mib"],
+                              "miss_ratio": curve["miss_ratio"], "label": curve["label"]})
+        atomic_write_bytes(study.out_dir / "mrc.csv",
+                           frame.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+        lines.append(f"EPC knee of the LRU miss-ratio curve ({curve['label']}): "
+                     f"{float(curve['knee_mib']):.1f} MiB")
+    else:
+        (study.out_dir / "mrc.csv").unlink(missing_ok=True)
+    html_path, md_path = report_from_results(study.out_dir)
     lines.append(f"report: {html_path} (and {md_path.name})")
     return lines

@@ -63,66 +63,12 @@ def _epc_pages(text: str) -> int:
 
 
 def scenario_trace(path: Path, accesses: int, seed: int | None) -> tuple[np.ndarray, int, str]:
-    """The first enclave's page offsets for ``accesses`` touches of a scenario's mix.
-
-    Operations of that enclave that touch memory are drawn by weight (phases are ignored: the
-    whole mix); each draws its page counts and pages from its memory accesses' patterns, offset
-    by the region's first page. Returns ``(pages, enclave_pages, enclave_name)``.
-    """
-    from epcsim.model import streams
+    """The first enclave's page offsets for ``accesses`` touches of a scenario file's mix
+    (see :func:`epcsim.workload_trace.scenario_page_trace`)."""
     from epcsim.scenario import load_scenario
-    from epcsim.traces import make_count_sampler, make_pattern
+    from epcsim.workload_trace import scenario_page_trace
 
-    scn: Any = load_scenario(path)
-    enc = scn.enclaves[0]
-
-    all_ops = list(scn.workload.operations)
-    ops = [(index, op) for index, op in enumerate(all_ops)
-           if (op.enclave or enc.name) == enc.name and op.memory]
-    if not ops:
-        raise EpcsimError(f"{path}: no operation of enclave {enc.name!r} touches memory")
-    root = scn.simulation.seed if seed is None else seed
-    bases: dict[str, int] = {}
-    sizes: dict[str, int] = {}
-    at = 0
-    for r in enc.regions:
-        bases[r.name] = at
-        sizes[r.name] = r.size_pages
-        at += r.size_pages
-    enclave_pages = max(enc.size_pages, at)
-
-    # the same stream ids as the timing model's replication 0 (epcsim.model.streams), so
-    # each memory access gets the page sequence the simulation draws for it
-    feeds = []
-    for index, op in ops:
-        op_feeds = []
-        for j, m in enumerate(op.memory):
-            where = f"workload.operations.{op.name}.memory.{j}"
-            counts = make_count_sampler(
-                m.pages, streams.rng_for(root, 0, streams.COUNTS + index * 256 + j),
-                where=f"{where}.pages")
-            stream = make_pattern(
-                m.pattern, sizes[m.region],
-                streams.rng_for(root, 0, streams.PAGES + index * 256 + j),
-                where=f"{where}.pattern")
-            op_feeds.append((counts, stream, bases[m.region]))
-        feeds.append(op_feeds)
-    weights = np.asarray([op.weight for _, op in ops], dtype=np.float64)
-    cum = np.cumsum(weights / weights.sum())
-    mix = streams.rng_for(root, 0, streams.MIX)
-    parts: list[np.ndarray] = []
-    total = 0
-    while total < accesses:
-        for k in np.searchsorted(cum, mix.random(4096), side="right"):
-            for counts, stream, base in feeds[min(int(k), len(feeds) - 1)]:
-                n = int(counts.take(1)[0])
-                if n:
-                    parts.append(stream.take(n) + base)
-                    total += n
-            if total >= accesses:
-                break
-    pages = np.concatenate(parts)[:accesses]
-    return pages, enclave_pages, enc.name
+    return scenario_page_trace(load_scenario(path), accesses, seed)
 
 
 def analyse(pages: np.ndarray, n_pages: int, epc_pages: int,

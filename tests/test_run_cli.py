@@ -66,6 +66,11 @@ def test_run_writes_results_with_documented_columns(tmp_path: Path,
     assert by_size["Standard_DC2s_v2"] > 100
     assert by_size["Standard_DC4s_v2"] == 0
     assert (summary["slowdown_vs_native"] > 1).all()
+    # the report is built from the stored files: `epcsim report` reproduces it exactly
+    html = (out / "report.html").read_bytes()
+    assert (out / "mrc.csv").is_file() and not (out / "sizing.json").exists()
+    assert main(["report", str(out)]) == 0
+    assert (out / "report.html").read_bytes() == html
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["seed"] == 42 and prov["runs"] == 4 and prov["epcsim_version"]
     # per-run detail tables are stored as Parquet, one row per operation

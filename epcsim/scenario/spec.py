@@ -779,7 +779,8 @@ class Slo(_Spec):
     latency_bound_s: PositiveTimeS | None = Field(None, alias="latency_bound",
                                                   description="Latency bound (`2 ms`).")
     budget_usd_per_month: float | None = Field(None, gt=0, le=1e9,
-                                               description="Monthly budget per VM, USD.")
+                                               description="Monthly budget for the whole "
+                                                           "deployment (all VMs), USD.")
     headroom: Annotated[float, Quantity("fraction", ge=0, le=0.99)] = Field(
         0.0, description="Spare capacity to keep at the target load (`20%`).")
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 
-from epcsim.report import report_from_results
-
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="rebuild a study's report from its stored results",
@@ -22,6 +20,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from epcsim.report import report_from_results  # pandas and matplotlib: only when used
+
     html_path, md_path = report_from_results(args.results_dir)
     print(f"report: {html_path}")
     print(f"        {md_path}")

@@ -33,15 +33,7 @@ class NaiveModel(_Model):
         env = self.env
         engine = self.engine
         assert engine is not None
-        augments = 0
-        if ot.edmm:
-            added = self.added[e]
-            assert added is not None
-            new = pages[~added[pages]]
-            if len(new):
-                new = np.unique(new)
-                augments = len(new)
-                added[new] = True
+        augments = self._edmm_augments(e, ot, pages)
         n = len(pages)
         per_touch_s = mem_s / n if n else 0.0
         fault_s = ot.fault_s

@@ -512,6 +512,19 @@ class _Model:
             yield from self._op(i, ot, pages, touches, mem_s, compute_s)
 
     # -- one operation ----------------------------------------------------------------------
+    def _edmm_augments(self, e: int, ot: _OpType, pages: np.ndarray) -> int:
+        """Pages of ``pages`` that EDMM adds now (first touch of enclave ``e``), marked added."""
+        if not ot.edmm:
+            return 0
+        added = self.added[e]
+        assert added is not None
+        new = pages[~added[pages]]
+        if not len(new):
+            return 0
+        new = np.unique(new)
+        added[new] = True
+        return len(new)
+
     def _touch_pages(self, e: int, ot: _OpType, pages: np.ndarray, mem_s: float
                      ) -> Generator[simpy.Event, Any, tuple[int, int, float, float]]:
         """Hand an operation's page touches to the EPC engine in one call; when no page is
@@ -521,15 +534,7 @@ class _Model:
         operation's memory/fault time already simulated here: 0 in this model)."""
         engine = self.engine
         assert engine is not None
-        augments = 0
-        if ot.edmm:
-            added = self.added[e]
-            assert added is not None
-            new = pages[~added[pages]]
-            if len(new):
-                new = np.unique(new)
-                augments = len(new)
-                added[new] = True
+        augments = self._edmm_augments(e, ot, pages)
         n = len(pages)
         nxt = 0
         faults = 0

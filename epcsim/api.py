@@ -97,6 +97,14 @@ def _labels(run: RunPoint) -> dict[str, Any]:
     return labels
 
 
+def _task(run: RunPoint, config: Any, keep_detail: bool) -> RunTask:
+    payload = RunPayload(config=config, replication=run.replication, seed=run.seed,
+                         native_baseline=run.scenario.simulation.native_baseline,
+                         keep_detail=keep_detail)
+    return RunTask(run_key=run.run_key, fn="epcsim.execute:run_point", payload=payload,
+                   labels=_labels(run))
+
+
 def study_tasks(plan: StudyPlan, *, keep_detail: bool = True) -> list[RunTask]:
     """One :class:`RunTask` per run of ``plan``, in plan order."""
     configs: dict[tuple[int, str], Any] = {}
@@ -105,12 +113,47 @@ def study_tasks(plan: StudyPlan, *, keep_detail: bool = True) -> list[RunTask]:
         key = (run.point_index, run.vm.size)
         if key not in configs:
             configs[key] = model_config(run.scenario, run.vm)
-        payload = RunPayload(config=configs[key], replication=run.replication, seed=run.seed,
-                             native_baseline=run.scenario.simulation.native_baseline,
-                             keep_detail=keep_detail)
-        tasks.append(RunTask(run_key=run.run_key, fn="epcsim.execute:run_point",
-                             payload=payload, labels=_labels(run)))
+        tasks.append(_task(run, configs[key], keep_detail))
     return tasks
+
+
+def _sequential(plan: StudyPlan, target: Any, out: Path, keep_detail: bool,
+                **kwargs: Any) -> Any:
+    """Replicate each (sweep point, VM size) until ``target`` holds (see run_sequential)."""
+    import dataclasses
+
+    from epcsim.scenario.plan import run_key
+    from epcsim.study import run_sequential
+
+    firsts: dict[tuple[int, str], RunPoint] = {}
+    for run in plan.runs:
+        firsts.setdefault((run.point_index, run.vm.size), run)
+    points: list[dict[str, Any]] = [{"point_index": i, "vm_size": vm} for (i, vm) in firsts]
+    configs = {key: model_config(run.scenario, run.vm) for key, run in firsts.items()}
+    # The planned replications first (reused by the rounds below): they tell whether the
+    # target's metrics exist before any further round is spent on them.
+    first_round = _run_tasks([_task(run, configs[(run.point_index, run.vm.size)], keep_detail)
+                              for run in plan.runs], out, **kwargs)
+    columns = list(first_round.summary.columns)
+    unknown = [m for m in target.metrics if m not in columns]
+    if unknown:
+        from epcsim.catalog import suggest
+
+        hints = [f"{m!r}" + (f" (did you mean {hint!r}?)" if (hint := suggest(m, columns))
+                            else "") for m in unknown]
+        raise EpcsimError("precision target: no summary column " + ", ".join(hints)
+                          + "; see docs/metrics.md")
+    kwargs = {**kwargs, "force": False}
+
+    def make_task(point: Mapping[str, Any], replication: int) -> RunTask:
+        key = (int(point["point_index"]), str(point["vm_size"]))
+        first = firsts[key]
+        run = dataclasses.replace(first, replication=replication,
+                                  run_key=run_key(first.scenario, first.vm, replication,
+                                                  first.seed))
+        return _task(run, configs[key], keep_detail)
+
+    return run_sequential(make_task, points, target, out, **kwargs)
 
 
 def _resolve_out_dir(scenario: Scenario, out_dir: str | os.PathLike[str] | None) -> Path:
@@ -146,6 +189,7 @@ def run_study(scenario: Scenario | str | os.PathLike[str] | Mapping[str, Any], *
               workers: int | None = None, backend: Any = None, force: bool = False,
               fail_fast: bool = False, progress: bool = False, keep_detail: bool = True,
               source_file: str | os.PathLike[str] | None = None,
+              precision: Any = None,
               argv: Sequence[str] | None = None) -> StudyOutput:
     """Run every VM size x sweep point x replication of ``scenario``; see the module doc.
 
@@ -162,6 +206,10 @@ def run_study(scenario: Scenario | str | os.PathLike[str] | Mapping[str, Any], *
         keep_detail: store each run's per-operation table (Parquet).
         source_file: the scenario's YAML file, copied into ``out_dir`` as ``scenario.yaml``
             (default: ``scenario`` itself when it is a path).
+        precision: an :class:`epcsim.study.PrecisionTarget`: instead of the scenario's fixed
+            replication count, replicate every VM size and sweep point in rounds until the
+            95% intervals of ``precision.metrics`` are narrow enough (at least
+            ``min_replications``, at most ``max_replications``).
     """
     t0 = time.time()
     if not isinstance(scenario, Scenario):
@@ -171,15 +219,17 @@ def run_study(scenario: Scenario | str | os.PathLike[str] | Mapping[str, Any], *
     elif list(overrides):
         raise EpcsimError("overrides apply when loading; pass them to load_scenario")
     plan = plan_study(scenario)
-    tasks = study_tasks(plan, keep_detail=keep_detail)
     out = _resolve_out_dir(scenario, out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise EpcsimError(f"{out}: cannot create the results folder ({exc.strerror})") from None
-    result = _run_tasks(tasks, out, backend=backend, workers=workers, force=force,
-                        fail_fast=fail_fast, progress=progress,
-                        description=f"{scenario.name}")
+    options = {"backend": backend, "workers": workers, "force": force,
+               "fail_fast": fail_fast, "progress": progress, "description": scenario.name}
+    if precision is None:
+        result = _run_tasks(study_tasks(plan, keep_detail=keep_detail), out, **options)
+    else:
+        result = _sequential(plan, precision, out, keep_detail, **options)
     summary = result.summary
     aggregate = confidence_intervals(summary) if (summary["status"] == "ok").any() \
         else pd.DataFrame()

@@ -16,6 +16,7 @@ import pytest
 
 from epcsim.api import run_study
 from epcsim.cli import main
+from epcsim.errors import EpcsimError
 from epcsim.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -167,3 +168,25 @@ def test_bad_input_exits_2_without_traceback(args: list[str], needle: str) -> No
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert needle in proc.stderr
+
+
+def test_replicate_until_the_interval_is_narrow(tmp_path: Path) -> None:
+    from epcsim.study import PrecisionTarget
+
+    scn = load_scenario(QUICKSTART, [*SHORT, "vm.sizes=[DC4s_v2]"])
+    target = PrecisionTarget(metrics=("latency_mean_s",), relative_half_width=0.002,
+                             min_replications=2, max_replications=6)
+    study = run_study(scn, out_dir=tmp_path / "seq", workers=1, precision=target)
+    agg = study.aggregate.iloc[0]
+    n = int(agg["n_replications"])
+    half = (agg["latency_mean_s_ci_high"] - agg["latency_mean_s_ci_low"]) / 2
+    # either the interval met the target or the cap was reached
+    assert 2 < n <= 6
+    assert n == 6 or half <= 0.002 * agg["latency_mean_s"]
+    assert sorted(study.summary["replication"]) == list(range(n))
+    # a metric that does not exist is refused after the planned replications
+    with pytest.raises(EpcsimError, match="latency_p99_s"):
+        run_study(scn, out_dir=tmp_path / "seq2", workers=1,
+                  precision=PrecisionTarget(metrics=("latency_p99",), max_replications=4))
+    assert _run_cli([str(QUICKSTART), "--out", str(tmp_path / "c"), "--workers", "1",
+                     "--no-report", "--until-ci", "150%"]) == 2

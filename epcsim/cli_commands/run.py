@@ -29,6 +29,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="worker processes (default: one per core; 1 = in-process)")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT", default=None,
                    help="run on a Dask cluster (or set EPCSIM_SCHEDULER)")
+    p.add_argument("--until-ci", metavar="FRACTION", default=None,
+                   help="replicate each VM size and sweep point until the 95%% intervals of "
+                        "--ci-metrics are within this fraction of the mean (e.g. 5%%)")
+    p.add_argument("--ci-metrics", default="throughput_ops_s,latency_p99_s",
+                   help="metrics --until-ci applies to (comma-separated summary columns)")
+    p.add_argument("--max-replications", type=int, default=30,
+                   help="cap on replications with --until-ci (default 30)")
     p.add_argument("--force", action="store_true", help="rerun runs already in the folder")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -81,6 +88,31 @@ def headline(aggregate: pd.DataFrame, sweep_keys: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _precision(args: argparse.Namespace, replications: int) -> object:
+    """The PrecisionTarget that --until-ci asks for, or None."""
+    if args.until_ci is None:
+        return None
+    from epcsim.study import PrecisionTarget
+    from epcsim.units import UnitError, parse_fraction
+
+    try:
+        width = parse_fraction(args.until_ci)
+    except UnitError as exc:
+        raise EpcsimError(f"--until-ci: expected a fraction such as 5% or 0.05, found "
+                          f"{args.until_ci!r} ({exc})") from None
+    if not 0 < width < 1:
+        raise EpcsimError(f"--until-ci: expected a fraction in (0, 1), found {args.until_ci!r}")
+    metrics = tuple(m.strip() for m in args.ci_metrics.split(",") if m.strip())
+    if not metrics:
+        raise EpcsimError("--ci-metrics: name at least one summary column")
+    low = max(2, replications)
+    if args.max_replications < low:
+        raise EpcsimError(f"--max-replications: expected at least {low} (the scenario's "
+                          f"replications, and 2), found {args.max_replications}")
+    return PrecisionTarget(metrics=metrics, relative_half_width=width, min_replications=low,
+                           max_replications=args.max_replications)
+
+
 def main(args: argparse.Namespace) -> int:
     from epcsim.api import run_study
     from epcsim.scenario import load_scenario
@@ -89,10 +121,11 @@ def main(args: argparse.Namespace) -> int:
         raise EpcsimError(f"--workers: expected an integer >= 1, found {args.workers}")
     scenario = load_scenario(args.scenario, args.overrides)
     out = Path(args.out) if args.out else None
+    precision = _precision(args, scenario.simulation.replications)
     progress = not args.no_progress
     study = run_study(scenario, out_dir=out, workers=args.workers, backend=args.scheduler,
                       force=args.force, fail_fast=args.fail_fast, progress=progress,
-                      source_file=args.scenario, argv=sys.argv)
+                      source_file=args.scenario, precision=precision, argv=sys.argv)
     print(study.plan.describe())
     if not progress:
         print(study.report_text.splitlines()[0])

@@ -132,8 +132,7 @@ def _sequential(plan: StudyPlan, target: Any, out: Path, keep_detail: bool,
     configs = {key: model_config(run.scenario, run.vm) for key, run in firsts.items()}
     # The planned replications first (reused by the rounds below): they tell whether the
     # target's metrics exist before any further round is spent on them.
-    first_round = _run_tasks([_task(run, configs[(run.point_index, run.vm.size)], keep_detail)
-                              for run in plan.runs], out, **kwargs)
+    first_round = _run_tasks(study_tasks(plan, keep_detail=keep_detail), out, **kwargs)
     columns = list(first_round.summary.columns)
     unknown = [m for m in target.metrics if m not in columns]
     if unknown:

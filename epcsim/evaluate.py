@@ -101,6 +101,7 @@ class SimulatorEvaluator:
             metrics[key] = (float(np.quantile(lat, self.latency_percentile / 100))
                             if lat.size else math.nan)
         metrics["working_set_mib"] = working_set_bytes(scn) / 2**20
+        metrics["arrival_rate_ops_s"] = metrics["ops_arrived"] / measure_s
         return metrics
 
     def _infeasible(self, why: str) -> dict[str, float]:

@@ -33,6 +33,8 @@ _HOMES = {
     "run_study": "epcsim.api",
     "simulate_run": "epcsim.api",
     "finish_study": "epcsim.api",
+    "recommend": "epcsim.api",
+    "with_overrides": "epcsim.api",
     "StudyOutput": "epcsim.api",
     "load_catalog": "epcsim.catalog",
     "get_vm": "epcsim.catalog",

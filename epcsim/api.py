@@ -42,8 +42,8 @@ from epcsim.study import run_study as _run_tasks
 from epcsim.study.store import atomic_write_bytes
 from epcsim.study.task import RunTask
 
-__all__ = ["StudyOutput", "load_scenario", "plan_study", "run_study", "simulate_run",
-           "study_tasks"]
+__all__ = ["StudyOutput", "finish_study", "load_scenario", "plan_study", "recommend",
+           "run_study", "simulate_run", "study_tasks", "with_overrides"]
 
 #: The folder every study writes below unless told otherwise.
 RESULTS_ROOT = Path("results")
@@ -248,6 +248,13 @@ def run_study(scenario: Scenario | str | os.PathLike[str] | Mapping[str, Any], *
     return StudyOutput(scenario=scenario, plan=plan, out_dir=out, summary=summary,
                        aggregate=aggregate, n_failed=result.n_failed,
                        report_text=result.report(), details=result.details, wall_s=wall)
+
+
+def with_overrides(scenario: Scenario, overrides: Iterable[str]) -> Scenario:
+    """``scenario`` reloaded with ``"key.path=value"`` overrides (values parsed as YAML), as
+    if they had been given to :func:`load_scenario`; raises ScenarioError like it."""
+    return load_scenario(scenario.source, overrides,
+                         base_dir=scenario.context.get("base_dir"))
 
 
 def simulate_run(scenario: Scenario, vm: VmSize | str, *, replication: int = 0,

@@ -11,5 +11,7 @@ from epcsim.epc.engine import (
     replay,
     usable_epc_pages,
 )
+from epcsim.epc.mrc import knee, lru_miss_ratio_curve
 
-__all__ = ["POLICIES", "EpcEngine", "ReplayStats", "replay", "usable_epc_pages"]
+__all__ = ["POLICIES", "EpcEngine", "ReplayStats", "knee", "lru_miss_ratio_curve", "replay",
+           "usable_epc_pages"]

@@ -61,11 +61,11 @@ class VmSize:
 
     @property
     def epc_bytes(self) -> int:
-        return int(round(self.epc_mib * 1024 * 1024))
+        return round(self.epc_mib * 1024 * 1024)
 
     @property
     def memory_bytes(self) -> int:
-        return int(round(self.memory_gib * 1024**3))
+        return round(self.memory_gib * 1024**3)
 
     @property
     def usd_per_month(self) -> float:

@@ -190,3 +190,14 @@ def test_replicate_until_the_interval_is_narrow(tmp_path: Path) -> None:
                   precision=PrecisionTarget(metrics=("latency_p99",), max_replications=4))
     assert _run_cli([str(QUICKSTART), "--out", str(tmp_path / "c"), "--workers", "1",
                      "--no-report", "--until-ci", "150%"]) == 2
+
+
+def test_with_overrides_reloads_a_loaded_scenario() -> None:
+    import epcsim
+
+    scn = epcsim.load_scenario(QUICKSTART)
+    faster = epcsim.with_overrides(scn, ["workload.arrival.rate=20k/s"])
+    assert faster.workload.arrival.rate_per_s == 20_000
+    assert scn.workload.arrival.rate_per_s == 10_000
+    with pytest.raises(EpcsimError, match="arrival"):
+        epcsim.with_overrides(scn, ["workload.arrival.rate=fast"])

@@ -78,3 +78,19 @@ def test_trace_bad_input_exit_2(tmp_path, capsys, argv, match):
     assert status == 2
     assert "Traceback" not in err
     assert match in err
+
+
+def test_set_overrides_a_scenario_and_is_refused_for_trace_files(tmp_path, capsys) -> None:
+    from epcsim.cli import main as cli
+
+    root = Path(__file__).resolve().parents[1]
+    args = ["trace", str(root / "scenarios" / "quickstart.yaml"), "--accesses", "50000",
+            "--policy", "lru", "--json"]
+    assert cli(args) == 0
+    big = json.loads(capsys.readouterr().out)
+    assert cli([*args, "--set", "enclaves.kv.regions.table.size=16MiB"]) == 0
+    small = json.loads(capsys.readouterr().out)
+    assert small["working_set_pages"] < big["working_set_pages"]
+    trace = tmp_path / "t.npy"
+    np.save(trace, np.arange(10, dtype=np.int64))
+    assert cli(["trace", str(trace), "--set", "a=1"]) == 2

@@ -47,6 +47,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None,
                    help="scenario input: root seed (default: the scenario's)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    from epcsim.scenario.overrides import add_set_argument
+
+    add_set_argument(p)  # --set key.path=value, for scenario input
     p.set_defaults(func=main)
 
 
@@ -62,13 +65,14 @@ def _epc_pages(text: str) -> int:
     return pages
 
 
-def scenario_trace(path: Path, accesses: int, seed: int | None) -> tuple[np.ndarray, int, str]:
+def scenario_trace(path: Path, accesses: int, seed: int | None,
+                   overrides: list[str] | tuple[str, ...] = ()) -> tuple[np.ndarray, int, str]:
     """The first enclave's page offsets for ``accesses`` touches of a scenario file's mix
     (see :func:`epcsim.workload_trace.scenario_page_trace`)."""
     from epcsim.scenario import load_scenario
     from epcsim.workload_trace import scenario_page_trace
 
-    return scenario_page_trace(load_scenario(path), accesses, seed)
+    return scenario_page_trace(load_scenario(path, overrides), accesses, seed)
 
 
 def analyse(pages: np.ndarray, n_pages: int, epc_pages: int,
@@ -108,9 +112,12 @@ def main(args: argparse.Namespace) -> int:
     if path.suffix.lower() in _SCENARIO_SUFFIXES:
         if args.accesses < 1:
             raise EpcsimError(f"--accesses: expected at least 1, found {args.accesses}")
-        pages, n_pages, enclave = scenario_trace(path, args.accesses, args.seed)
+        pages, n_pages, enclave = scenario_trace(path, args.accesses, args.seed, args.set)
         source.update(kind="scenario", enclave=enclave, enclave_pages=n_pages)
     else:
+        if args.set:
+            raise EpcsimError("--set: overrides apply to a scenario (.yaml), not to a trace "
+                              f"file ({path.name})")
         if args.lackey:
             raw = read_lackey(path, include_instructions=args.include_instructions)
         else:

@@ -240,18 +240,25 @@ def parse_bytes(value: object, unit: str = "B") -> int | float:
     return int(x)
 
 
+def _parse_scaled(value: object, unit: str, table: dict[str, int] | dict[str, Fraction],
+                  kind: str) -> float:
+    """A quantity whose units scale one base unit (``table``: unit name -> base units); a
+    bare number is in ``unit``; returned in ``unit``."""
+    x, written = _split(value, kind)
+    if written:
+        if written not in table:
+            raise _unknown_unit(value, written, kind)
+        x *= table[written]
+    else:
+        x *= table[unit]
+    _require_nonnegative(x, value, kind)
+    return _float(_in_unit(x, unit, table, kind), kind, value)
+
+
 def parse_time(value: object, unit: str = "s") -> float:
     """A duration (float), in seconds by default. ``2.5 us`` -> 2.5e-06; a bare number is in
     ``unit`` (``parse_time("0.15 us", unit="ns") == 150.0``)."""
-    x, written = _split(value, "time")
-    if written:
-        if written not in _TIME_UNITS:
-            raise _unknown_unit(value, written, "time")
-        x *= _TIME_UNITS[written]
-    else:
-        x *= _TIME_UNITS[unit]
-    _require_nonnegative(x, value, "time")
-    return _float(_in_unit(x, unit, _TIME_UNITS, "time"), "time", value)
+    return _parse_scaled(value, unit, _TIME_UNITS, "time")
 
 
 def parse_cycles(value: object) -> float:
@@ -295,15 +302,7 @@ def parse_rate(value: object) -> float:
 def parse_frequency(value: object, unit: str = "Hz") -> float:
     """A frequency (float), in Hz by default. ``3.7 GHz`` -> 3.7e9; a bare number is in
     ``unit`` (``parse_frequency("3700 MHz", unit="GHz") == 3.7``)."""
-    x, written = _split(value, "frequency")
-    if written:
-        if written not in _FREQ_UNITS:
-            raise _unknown_unit(value, written, "frequency")
-        x *= _FREQ_UNITS[written]
-    else:
-        x *= _FREQ_UNITS[unit]
-    _require_nonnegative(x, value, "frequency")
-    return _float(_in_unit(x, unit, _FREQ_UNITS, "frequency"), "frequency", value)
+    return _parse_scaled(value, unit, _FREQ_UNITS, "frequency")
 
 
 def parse_fraction(value: object) -> float:

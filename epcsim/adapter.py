@@ -14,6 +14,7 @@ or plotting, so a worker process can build configs cheaply.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -98,9 +99,7 @@ def model_config(scenario: Scenario, vm: VmSize) -> ModelConfig:
     clock = scenario.vm.clock or sim.clock
     vm_config = VmConfig.from_vm_size(vm, clock=clock)
     if sim.llc_bytes is not None:
-        vm_config = VmConfig(name=vm_config.name, vcpus=vm_config.vcpus,
-                             clock_hz=vm_config.clock_hz, sgx_generation=vm_config.sgx_generation,
-                             epc_pages=vm_config.epc_pages, llc_bytes=int(sim.llc_bytes))
+        vm_config = dataclasses.replace(vm_config, llc_bytes=int(sim.llc_bytes))
     enclaves = tuple(
         EnclaveConfig(
             name=e.name,

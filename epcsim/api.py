@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -300,12 +301,14 @@ def recommend(scenario: Scenario, *, vm_sizes: Sequence[VmSize] | None = None,
                       what_ifs=DEFAULT_WHAT_IFS if what_ifs else (), knee=knee, as_of=as_of)
 
 
-def finish_study(study: StudyOutput, *, sizing: bool = True, mrc: bool = True) -> list[str]:
+def finish_study(study: StudyOutput, *, sizing: bool = True, mrc: bool = True,
+                 progress: bool = False) -> list[str]:
     """Size (when the scenario has an SLO), compute the miss-ratio curve, write the report.
 
     Writes ``sizing.json``, ``mrc.csv``, ``report.html``, ``report.md`` and ``figures/``
     inside ``study.out_dir``, then builds the report from those stored files (so ``epcsim
-    report`` on the folder gives the same bytes); returns lines for people.
+    report`` on the folder gives the same bytes); returns lines for people. ``progress``
+    says on stderr when the sizing search starts and how long it took.
     """
     from epcsim.report import report_from_results
 
@@ -313,7 +316,14 @@ def finish_study(study: StudyOutput, *, sizing: bool = True, mrc: bool = True) -
     lines: list[str] = []
     slo = scenario.slo
     if sizing and slo is not None and slo.target_load_per_s and slo.latency_bound_s:
+        if progress:
+            print(f"sizing: capacity search under the SLO on {len(study.plan.vm_sizes)} "
+                  "sizes (in-process simulations; can take minutes)...", file=sys.stderr)
+        t0 = time.perf_counter()
         result = recommend(scenario)
+        if progress:
+            print(f"sizing: {result.evaluations} evaluations in "
+                  f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)
         atomic_write_bytes(study.out_dir / "sizing.json", result.to_json().encode("utf-8"))
         lines.append("recommendation:")
         lines.extend(f"  {reason}" for reason in result.reasons)

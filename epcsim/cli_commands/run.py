@@ -149,7 +149,7 @@ def main(args: argparse.Namespace) -> int:
     if not args.no_report:
         from epcsim.api import finish_study
 
-        for line in finish_study(study, sizing=not args.no_sizing):
+        for line in finish_study(study, sizing=not args.no_sizing, progress=progress):
             print(line)
     print(f"results: {study.out_dir}/ (summary.csv, summary_ci.csv, runs/)")
     if study.n_failed:

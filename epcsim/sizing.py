@@ -432,14 +432,21 @@ def _meets(metrics: Mapping[str, float], load_ops_s: float, slo: Slo) -> bool:
 
 
 def _service_bound(metrics: Mapping[str, float], load_ops_s: float, slo: Slo) -> bool:
-    """True when a failing evaluation failed on service time alone: it kept up with the load
-    and queueing is a negligible share of latency, so no lower load can meet the bound."""
+    """True when a failing evaluation failed on service time alone, so no lower load can meet
+    the bound: either it kept up with the load and queueing is a negligible share of its
+    latency, or its mean service time (mean latency less the queueing share) already
+    exceeds the bound (a percentile of latency is at least the service time's typical
+    value; this also catches overloaded runs, whose queueing hides the service time)."""
     if not metrics:
         return False
     queueing = metrics.get("share_queueing", math.nan)
     latency = metrics.get(slo.latency_metric, math.nan)
-    return (math.isfinite(queueing) and queueing < NEGLIGIBLE_QUEUEING_SHARE
-            and _keeps_up(metrics, load_ops_s) and latency > slo.latency_bound_s)
+    if not (math.isfinite(queueing) and latency > slo.latency_bound_s):
+        return False
+    if queueing < NEGLIGIBLE_QUEUEING_SHARE and _keeps_up(metrics, load_ops_s):
+        return True
+    service_s = metrics.get("latency_mean_s", math.nan) * (1.0 - queueing)
+    return math.isfinite(service_s) and service_s > slo.latency_bound_s
 
 
 def capacity_search(

@@ -121,6 +121,23 @@ def test_service_bound_failure_stops_the_search_at_once() -> None:
     assert cap.binding_resource == BIND_EPC
 
 
+def test_overloaded_size_whose_service_time_exceeds_the_bound_stops_at_once() -> None:
+    # Overloaded at the target (queueing dominates), but even the service time alone (mean
+    # latency less the queueing share: 2 s x 0.1 = 0.2 s) exceeds the 0.15 s bound.
+    calls = []
+
+    def evaluate(vm: VmSize, load_ops_s: float, variant: dict[str, Any]) -> dict[str, float]:
+        calls.append(load_ops_s)
+        return {"latency_p99_s": 4.0, "latency_mean_s": 2.0, "throughput_ops_s": 3.0,
+                "share_compute": 0.03, "share_memory": 0.0, "share_transitions": 0.0,
+                "share_paging": 0.07, "share_queueing": 0.9, "epc_faults_per_s": 6e4,
+                "vcpu_utilisation": 1.0}
+
+    cap = capacity_search(evaluate, get_vm("DC1s_v2"), Slo(target_load_ops_s=12,
+                                                           latency_bound_s=0.15))
+    assert calls == [12] and cap.capacity_ops_s == 0
+
+
 def test_keeping_up_is_judged_against_the_arrivals_the_run_saw() -> None:
     # A short run whose Poisson arrivals came 7% short of the nominal rate (the same draw at
     # every load, common random numbers) still keeps up when it completes what arrived.

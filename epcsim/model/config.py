@@ -154,7 +154,8 @@ class MemoryAccessConfig:
 
     Attributes:
         region: region name in the operation's enclave.
-        pages: distinct page touches per operation: an int (fixed) or a count spec for
+        pages: page touches per operation (drawn from the pattern; repeats are hits): an int
+            (fixed) or a count spec for
             :func:`epcsim.traces.make_count_sampler` (``{distribution, mean, min, max}``).
         pattern: pattern spec for :func:`epcsim.traces.make_pattern` (``{kind: uniform}``,
             ``{kind: zipf, s: 0.99}``, ...), over the region's pages.

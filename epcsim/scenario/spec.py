@@ -619,9 +619,10 @@ class MemoryAccess(_Spec):
 
     region: ItemName = Field(description="Region of the operation's enclave.")
     pages: PagesSpec = Field(
-        description="Distinct page touches per operation: an integer (or `2 MiB` = 512 "
-                    "pages), or `{distribution: fixed|poisson|geometric|uniform, mean, min, "
-                    "max}`.")
+        description="Page touches per operation: an integer (or `2 MiB` = 512 pages), or "
+                    "`{distribution: fixed|poisson|geometric|uniform, mean, min, max}`. Each "
+                    "touch is drawn from the pattern, so a random pattern can touch a page "
+                    "twice in one operation (the second touch is a hit).")
     pattern: Pattern = Field(
         default_factory=lambda: UniformPattern(kind="uniform"),
         description="Access pattern over the region's pages: `{kind: uniform}`, `{kind: "

@@ -64,6 +64,8 @@ def test_mmc_scenario_matches_theory_and_littles_law(tmp_path: Path, threads: in
     # every run: utilisation is rho x c / vCPUs; Little's law L = X W
     s = study.summary
     assert s["vcpu_utilisation"].mean() == pytest.approx(rho * threads / 4, rel=0.03)
+    # each TCS is busy for exactly the service (vCPUs >= threads: no wait inside): rho
+    assert s["enclave_thread_utilisation"].mean() == pytest.approx(rho, rel=0.03)
     little = s["throughput_ops_s"] * s["latency_mean_s"]
     assert (little / s["mean_in_system"]).to_numpy() == pytest.approx(1.0, rel=0.03)
     # no SGX costs were left in: every share but compute and queueing is zero

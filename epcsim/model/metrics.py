@@ -15,6 +15,9 @@ those that arrived in the window. Every metric ignores warm-up:
 - ``vcpu_utilisation``: busy-vCPU time in the window / (vCPUs x ``T``); busy = held by an
   operation (running, spinning in the fault path, in an SDK OCALL's host time unless
   blocking), by ksgxd or by a polling switchless worker.
+- ``enclave_thread_utilisation``: TCS-seconds in use in the window / (all enclaves' threads
+  x ``T``); an operation holds its TCS from admission (before it waits for a vCPU) to its
+  end, so a value near 1 with idle vCPUs means the enclave threads bind.
 - ``epc_faults_per_s``, ``epc_evictions_per_s``, ``ksgxd_batches_per_s``, ``ipis_per_s``
   (IPI broadcasts: one per reclaim batch and enclave with running threads), ``aex_per_s``
   (fault AEXs + timer AEXs + IPI-forced AEXs; timer AEXs may be fractional in ``expected``
@@ -117,6 +120,8 @@ def summarise(model: _Model, *, events: int, wall_time_s: float, seed: int,
         "ops_in_system_at_end": float(n_arr - n_done - n_drop),
         "mean_in_system": mean_in_system,
         "vcpu_utilisation": d["busy_vcpu_s"] / (model.cfg.vm.vcpus * window),
+        "enclave_thread_utilisation": d["tcs_busy_s"] / (
+            sum(e.threads for e in model.cfg.enclaves) * window),
         "epc_touches_per_s": d["touches"] / window,
         "epc_faults_per_s": d["faults"] / window,
         "epc_evictions_per_s": d["evictions"] / window,

@@ -88,6 +88,7 @@ class Counters:
     switchless_calls: int = 0
     switchless_fallbacks: int = 0
     busy_vcpu_s: float = 0.0
+    tcs_busy_s: float = 0.0
     ksgxd_busy_s: float = 0.0
     build_evictions: int = 0
 

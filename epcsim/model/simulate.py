@@ -96,13 +96,23 @@ class _TcsPool:
     the TCS straight to the first waiter.
     """
 
-    def __init__(self, env: simpy.Environment, capacity: int) -> None:
+    def __init__(self, env: simpy.Environment, capacity: int, counters: Counters) -> None:
         self.env = env
+        self.capacity = capacity
         self.free = capacity
         self.waiting: deque[simpy.Event] = deque()
+        self.counters = counters
+        self._t = 0.0
+
+    def account(self) -> None:
+        """Add the TCS-seconds in use since the last change to ``counters.tcs_busy_s``."""
+        now = self.env.now
+        self.counters.tcs_busy_s += (self.capacity - self.free) * (now - self._t)
+        self._t = now
 
     def acquire(self) -> simpy.Event | None:
         if self.free:
+            self.account()
             self.free -= 1
             return None
         ev = self.env.event()
@@ -110,9 +120,10 @@ class _TcsPool:
         return ev
 
     def release(self) -> None:
-        if self.waiting:
+        if self.waiting:  # handed straight over: the number in use does not change
             self.waiting.popleft().succeed()
         else:
+            self.account()
             self.free += 1
 
 
@@ -266,9 +277,9 @@ class _Model:
         s = config.settings
         self.settings = s
         self.vcpu = simpy.PriorityResource(self.env, capacity=config.vm.vcpus)
-        self.threads = [_TcsPool(self.env, e.threads) for e in config.enclaves]
         self.rec = Records()
         self.ctr = Counters()
+        self.threads = [_TcsPool(self.env, e.threads, self.ctr) for e in config.enclaves]
         self.n_enclaves = len(config.enclaves)
         self.running = [0] * self.n_enclaves
         self.epoch = [0] * self.n_enclaves
@@ -339,8 +350,14 @@ class _Model:
     def _snapshot(self) -> Generator[simpy.Event, Any, None]:
         if self.settings.warmup_s > 0:
             yield self.env.timeout(self.settings.warmup_s)
-        self._busy(0)
+        self._account_busy()
         self.warm = self.ctr.copy()
+
+    def _account_busy(self) -> None:
+        """Bring the vCPU and TCS busy-time integrals up to now."""
+        self._busy(0)
+        for pool in self.threads:
+            pool.account()
 
     def _wake_ksgxd(self) -> None:
         ev = self.ksgxd_wake
@@ -718,7 +735,7 @@ class _Model:
             else:
                 env.process(self._open_driver(k, start, end))
         env.run(until=self.settings.duration_s)
-        self._busy(0)
+        self._account_busy()
 
 
 def simulate(config: ModelConfig, replication: int = 0, seed: int = 0, *, native: bool = False,

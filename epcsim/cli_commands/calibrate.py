@@ -33,8 +33,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                                  "ewb_cycles,eldu_cycles")
     p.add_argument("--bounds", action="append", default=[], metavar="NAME=LOW:HIGH",
                    help="bounds in the parameter's unit (default: its plausible range)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a scenario field first (repeatable)")
+    from epcsim.scenario.overrides import add_set_argument
+
+    add_set_argument(p)
     p.add_argument("--rel-step", type=float, default=0.05,
                    help="relative finite-difference step (default 0.05 = 5%%)")
     p.add_argument("--max-evals", type=int, default=60,

@@ -24,8 +24,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p = sub.add_parser("run", help="simulate a scenario on its VM sizes and write results")
     p.add_argument("scenario", help="scenario YAML file")
     p.add_argument("--out", metavar="DIR", help="results folder (default results/<name>)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a scenario field (value parsed as YAML); repeatable")
     p.add_argument("--workers", type=int, default=None,
                    help="worker processes (default: one per core; 1 = in-process)")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT", default=None,
@@ -43,6 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--no-sizing", action="store_true",
                    help="skip the SLO sizing search (the report still shows the runs)")
     p.add_argument("--no-report", action="store_true", help="skip sizing and the report")
+    from epcsim.scenario.overrides import add_set_argument
+
+    add_set_argument(p)
     p.set_defaults(func=main)
 
 
@@ -133,7 +134,7 @@ def main(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise EpcsimError(f"--workers: expected an integer >= 1, found {args.workers}")
-    scenario = load_scenario(args.scenario, args.overrides)
+    scenario = load_scenario(args.scenario, args.set)
     out = Path(args.out) if args.out else None
     precision = _precision(args, scenario.simulation.replications)
     progress = not args.no_progress

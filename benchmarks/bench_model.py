@@ -61,6 +61,15 @@ def scan_with_index(duration_s: float) -> ModelConfig:
     )
 
 
+def _naive_rate(cfg: ModelConfig) -> float:
+    """Median page touches per wall-clock second of the naive model on a prefix (3 runs)."""
+    rates = []
+    for _ in range(3):
+        n = run_naive(cfg, max_touches=NAIVE_PREFIX_TOUCHES)
+        rates.append(n["touches"] / n["wall_time_s"])
+    return statistics.median(rates)
+
+
 @pytest.mark.benchmark
 def test_bench_timing_model_against_naive() -> None:
     simulate(scan_with_index(0.01))  # compile the EPC kernels
@@ -79,12 +88,8 @@ def test_bench_timing_model_against_naive() -> None:
         fast_rates.append(touches / r.wall_time_s)
         fast_cpu_rates.append(touches / cpu)
         events_per_op = r.metrics["events_per_op"]
-    naive_rates = []
-    for _ in range(3):
-        n = run_naive(cfg, max_touches=NAIVE_PREFIX_TOUCHES)
-        naive_rates.append(n["touches"] / n["wall_time_s"])
     fast = statistics.median(fast_rates)
-    naive = statistics.median(naive_rates)
+    naive = _naive_rate(cfg)
     print(f"\nTiming stage benchmark (scan_with_index, {touches:.3g} page touches, "
           f"{faults / touches:.1%} faults)")
     print(f"  per-operation model: {fast / 1e6:.2f} M touches/s wall "
@@ -136,12 +141,8 @@ def test_bench_timing_model_uniform_worst_case() -> None:
         r = simulate(cfg)
         fast_rates.append(r.counters["touches"] / r.wall_time_s)
     assert r is not None
-    naive_rates = []
-    for _ in range(3):
-        n = run_naive(cfg, max_touches=NAIVE_PREFIX_TOUCHES)
-        naive_rates.append(n["touches"] / n["wall_time_s"])
     fast = statistics.median(fast_rates)
-    naive = statistics.median(naive_rates)
+    naive = _naive_rate(cfg)
     touches, faults = r.counters["touches"], r.counters["faults"]
     print(f"\nTiming stage benchmark (uniform_probes, {touches:.3g} page touches, "
           f"{faults / touches:.1%} faults, {r.counters['evictions'] / r.counters['batches']:.1f}"

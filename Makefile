@@ -31,7 +31,7 @@ lint: $(STAMP)
 
 ## Regenerate docs/scenarios.md from the field help.
 docs: $(STAMP)
-	$(PY) -m epcsim.scenario.docgen > docs/scenarios.md
+	$(VENV)/bin/epcsim schema --markdown > docs/scenarios.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

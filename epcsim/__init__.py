@@ -36,8 +36,8 @@ _HOMES = {
     "recommend": "epcsim.api",
     "with_overrides": "epcsim.api",
     "StudyOutput": "epcsim.api",
-    "load_catalog": "epcsim.catalog",
-    "get_vm": "epcsim.catalog",
+    "load_catalog": "epcsim.reference.catalog",
+    "get_vm": "epcsim.reference.catalog",
     "EpcsimError": "epcsim.errors",
     "ScenarioError": "epcsim.errors",
 }

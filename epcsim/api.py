@@ -32,14 +32,14 @@ from typing import Any
 import pandas as pd
 
 from epcsim import __version__
-from epcsim.adapter import model_config, offered_load_ops_s, working_set_bytes
-from epcsim.catalog import VmSize
 from epcsim.errors import EpcsimError
-from epcsim.execute import RunPayload
-from epcsim.model import RunResult, simulate
+from epcsim.model import RunResult
+from epcsim.reference.catalog import VmSize
 from epcsim.scenario import RunPoint, Scenario, StudyPlan, load_scenario, plan_study
 from epcsim.study import confidence_intervals
 from epcsim.study import run_study as _run_tasks
+from epcsim.study.configure import model_config, offered_load_ops_s, working_set_bytes
+from epcsim.study.execute import RunPayload, simulate_scenario
 from epcsim.study.store import atomic_write_bytes
 from epcsim.study.task import RunTask
 
@@ -102,7 +102,7 @@ def _task(run: RunPoint, config: Any, keep_detail: bool) -> RunTask:
     payload = RunPayload(config=config, replication=run.replication, seed=run.seed,
                          native_baseline=run.scenario.simulation.native_baseline,
                          keep_detail=keep_detail)
-    return RunTask(run_key=run.run_key, fn="epcsim.execute:run_point", payload=payload,
+    return RunTask(run_key=run.run_key, fn="epcsim.study.execute:run_point", payload=payload,
                    labels=_labels(run))
 
 
@@ -137,7 +137,7 @@ def _sequential(plan: StudyPlan, target: Any, out: Path, keep_detail: bool,
     columns = list(first_round.summary.columns)
     unknown = [m for m in target.metrics if m not in columns]
     if unknown:
-        from epcsim.catalog import suggest
+        from epcsim.reference.catalog import suggest
 
         hints = [f"{m!r}" + (f" (did you mean {hint!r}?)" if (hint := suggest(m, columns))
                             else "") for m in unknown]
@@ -261,16 +261,7 @@ def with_overrides(scenario: Scenario, overrides: Iterable[str]) -> Scenario:
 def simulate_run(scenario: Scenario, vm: VmSize | str, *, replication: int = 0,
                  native: bool = False) -> RunResult:
     """One run in-process, no files: ``scenario`` (no sweep, or its first point) on ``vm``."""
-    from epcsim.catalog import get_vm
-    from epcsim.scenario import resolve_vm_sizes
-
-    if isinstance(vm, str):
-        custom = {v.size: v for v in resolve_vm_sizes(scenario)}
-        vm = custom.get(vm) or get_vm(vm)
-    scn = plan_study(scenario).points[0].scenario
-    return simulate(model_config(scn, vm), replication, scn.simulation.seed, native=native)
-
-
+    return simulate_scenario(scenario, vm, replication=replication, native=native)
 
 
 def recommend(scenario: Scenario, *, vm_sizes: Sequence[VmSize] | None = None,
@@ -280,14 +271,14 @@ def recommend(scenario: Scenario, *, vm_sizes: Sequence[VmSize] | None = None,
 
     Returns an :class:`epcsim.sizing.SizingResult` (capacities, costs, the recommendation
     and its reasons, the EPC knee, sensitivity, what-ifs). Runs the simulator in-process
-    (:class:`epcsim.evaluate.SimulatorEvaluator`); writes nothing. ``as_of`` (a
+    (:class:`epcsim.sizing.simulator.SimulatorEvaluator`); writes nothing. ``as_of`` (a
     ``datetime.date``, default today) decides which sizes are retired. Raises
     :class:`EpcsimError` when the scenario has no target load and latency bound.
     """
-    from epcsim.evaluate import SimulatorEvaluator
     from epcsim.scenario import resolve_vm_sizes
     from epcsim.sizing import DEFAULT_WHAT_IFS, Slo
     from epcsim.sizing import recommend as _recommend
+    from epcsim.sizing.simulator import SimulatorEvaluator
 
     if scenario.slo is None:
         raise EpcsimError("slo: sizing needs an `slo` section with target_load and "
@@ -330,7 +321,7 @@ def finish_study(study: StudyOutput, *, sizing: bool = True, mrc: bool = True,
     else:  # never leave an earlier study's sizing beside these results
         (study.out_dir / "sizing.json").unlink(missing_ok=True)
     if mrc and any(op.memory for op in scenario.workload.operations):
-        from epcsim.workload_trace import scenario_mrc
+        from epcsim.study.page_trace import scenario_mrc
 
         curve = scenario_mrc(scenario)
         frame = pd.DataFrame({"capacity_mib": curve["capacity_mib"],

@@ -283,7 +283,7 @@ def test_simulate_run_matches_the_study(study: Any) -> None:
 def test_plots_return_figures_without_pyplot(study: Any) -> None:
     from matplotlib.figure import Figure
 
-    from epcsim import plots
+    from epcsim.report import plots
 
     figs = [plots.plot_throughput_by_size(study.aggregate),
             plots.plot_latency_by_size(study.aggregate, percentile=99, bound_s=1e-3),

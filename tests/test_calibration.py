@@ -11,15 +11,15 @@ import pytest
 import yaml
 
 from epcsim.api import simulate_run
-from epcsim.calibration import (
+from epcsim.cli import main as cli_main
+from epcsim.errors import EpcsimError, ScenarioError
+from epcsim.scenario import load_scenario
+from epcsim.validation.calibration import (
     CalibrationPoint,
     fit_costs,
     parse_bounds,
     read_calibration_measurements,
 )
-from epcsim.cli import main as cli_main
-from epcsim.errors import EpcsimError, ScenarioError
-from epcsim.scenario import load_scenario
 
 SCENARIO = """\
 name: tiny-paging

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from epcsim.catalog import canonical_name, get_vm, load_catalog, sizes_in_series, suggest
 from epcsim.cli import main
 from epcsim.errors import EpcsimError
+from epcsim.reference.catalog import canonical_name, get_vm, load_catalog, sizes_in_series, suggest
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "azure-sgx-vm-sizes.csv"
 

@@ -10,10 +10,11 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from epcsim.calibration import read_calibration_measurements
 from epcsim.cli import main as cli_main
 from epcsim.errors import ScenarioError
-from epcsim.measurements import (
+from epcsim.scenario import load_scenario
+from epcsim.validation.calibration import read_calibration_measurements
+from epcsim.validation.measurements import (
     CallProfile,
     CallRecord,
     operation_skeleton,
@@ -21,7 +22,6 @@ from epcsim.measurements import (
     read_epc_counters,
     skeleton_yaml,
 )
-from epcsim.scenario import load_scenario
 
 PROFILE = """\
 call_type,name,count,total_time_s

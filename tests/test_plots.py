@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from epcsim import plots
+from epcsim.report import plots
 
 
 def agg_frame() -> pd.DataFrame:
@@ -125,7 +125,7 @@ def test_figure_png_decodes() -> None:
 
 
 def test_plots_never_import_pyplot_or_the_model() -> None:
-    code = ("import sys, epcsim.plots, epcsim.report; "
+    code = ("import sys, epcsim.report.plots, epcsim.report; "
             "bad = [m for m in ('matplotlib.pyplot', 'simpy', 'epcsim.model') "
             "if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

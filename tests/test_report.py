@@ -21,9 +21,9 @@ import yaml
 from scipy import stats
 from test_sizing_model import AnalyticEvaluator
 
-from epcsim.catalog import sizes_in_series
 from epcsim.cli import main as cli_main
 from epcsim.errors import EpcsimError
+from epcsim.reference.catalog import sizes_in_series
 from epcsim.report import (
     aggregate_runs,
     build_report,

@@ -9,10 +9,10 @@ import pydantic
 import pytest
 import yaml
 
-from epcsim.catalog import get_vm, load_catalog
 from epcsim.cli import main as cli_main
-from epcsim.costs import default_costs
 from epcsim.errors import ScenarioError
+from epcsim.reference.catalog import get_vm, load_catalog
+from epcsim.reference.cost_parameters import default_costs
 from epcsim.scenario import (
     load_scenario,
     plan_study,
@@ -374,7 +374,7 @@ def test_schema_command(capsys: pytest.CaptureFixture[str]) -> None:
 def test_committed_reference_is_generated() -> None:
     committed = (ROOT / "docs" / "scenarios.md").read_text(encoding="utf-8")
     assert committed == generate(), ("docs/scenarios.md is stale: run "
-                                     "`python -m epcsim.scenario.docgen > docs/scenarios.md`")
+                                     "`epcsim schema --markdown > docs/scenarios.md`")
 
 
 def test_reference_example_is_valid() -> None:

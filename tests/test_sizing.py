@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_sizing_model import AnalyticEvaluator, AnalyticWorkload
 
-from epcsim.catalog import VmSize, get_vm, sizes_in_series
-from epcsim.costs import cost_parameters
 from epcsim.errors import EpcsimError
+from epcsim.reference.catalog import VmSize, get_vm, sizes_in_series
+from epcsim.reference.cost_parameters import cost_parameters
 from epcsim.sizing import (
     BIND_EPC,
     BIND_KSGXD,

@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 from scipy.optimize import brentq
 
-from epcsim.catalog import VmSize, get_vm
-from epcsim.costs import default_costs
+from epcsim.reference.catalog import VmSize, get_vm
+from epcsim.reference.cost_parameters import default_costs
 
 SIMULATED_DURATION_S = 10.0
 

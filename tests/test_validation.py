@@ -199,7 +199,7 @@ def test_teebench_knee_regression() -> None:
 def test_validation_scenarios_load_and_match_the_schema() -> None:
     import yaml
 
-    from epcsim.costs import default_costs
+    from epcsim.reference.cost_parameters import default_costs
     from epcsim.scenario import load_scenario, scenario_json_schema
 
     files = sorted(VALIDATION.glob("*.yaml"))

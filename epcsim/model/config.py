@@ -2,9 +2,9 @@
 
 A :class:`ModelConfig` is everything one simulation run needs, already normalised: bytes and
 pages as ints, times in seconds, costs in the unit their name carries (see
-:mod:`epcsim.costs`), VM clock in Hz. Nothing here reads YAML or files; the lead's adapter
-builds a ``ModelConfig`` from a :class:`epcsim.scenario.Scenario` and a catalogue ``VmSize``,
-and tests build them directly.
+:mod:`epcsim.reference.cost_parameters`), VM clock in Hz. Nothing here reads YAML or files;
+:mod:`epcsim.study.configure` builds a ``ModelConfig`` from a :class:`epcsim.scenario.Scenario` and
+a catalogue ``VmSize``, and tests build them directly.
 
 What it models (one field per concept of the scenario format, see CONTRACTS.md):
 
@@ -34,11 +34,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from epcsim.costs import cost_parameters
 from epcsim.errors import Problem, ScenarioError
+from epcsim.reference.cost_parameters import cost_parameters
 
 if TYPE_CHECKING:
-    from epcsim.catalog import VmSize
+    from epcsim.reference.catalog import VmSize
 
 #: Bytes per EPC page (4 KiB); also in :mod:`epcsim.units` once it exists.
 PAGE_BYTES = 4096
@@ -287,8 +287,9 @@ class SimulationSettings:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Everything one run needs. ``costs`` overrides :func:`epcsim.costs.default_costs` by
-    name, in each parameter's own unit (``ecall_cycles: 9000``, ``dram_latency_ns: 90``)."""
+    """Everything one run needs. ``costs`` overrides
+    :func:`epcsim.reference.cost_parameters.default_costs` by name, in each parameter's own unit
+    (``ecall_cycles: 9000``, ``dram_latency_ns: 90``)."""
 
     vm: VmConfig
     enclaves: tuple[EnclaveConfig, ...]

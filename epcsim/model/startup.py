@@ -26,10 +26,10 @@ import numpy as np
 
 from epcsim.errors import EpcsimError
 from epcsim.model.config import PAGE_BYTES, ModelConfig
-from epcsim.model.costs import RunCosts
+from epcsim.model.run_costs import RunCosts
 
 if TYPE_CHECKING:
-    from epcsim.model.simulate import EpcEngineLike
+    from epcsim.model.components import EpcEngineLike
 
 
 def usable_epc_pages(config: ModelConfig) -> int:

@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from epcsim import units
-from epcsim.costs import cost_parameters
+from epcsim.reference.cost_parameters import cost_parameters
+from epcsim.scenario.fields import MAX_SWEEP_POINTS, MAX_THREADS_PER_VCPU
 from epcsim.scenario.paths import PathError, set_path, split_key_path
 from epcsim.scenario.problems import (
     Issue,
@@ -43,17 +44,13 @@ from epcsim.scenario.problems import (
     issues_from_validation_error,
     short,
 )
-from epcsim.scenario.spec import (
-    MAX_SWEEP_POINTS,
-    MAX_THREADS_PER_VCPU,
-    REPEATING_PATTERNS,
-    MixturePattern,
-    Scenario,
-)
 from epcsim.scenario.vms import build_vm_table
+from epcsim.scenario.workload import REPEATING_PATTERNS, MixturePattern
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
+
+    from epcsim.scenario.spec import Scenario
 
 _COST_PARSERS = {
     "cycles": lambda v: units.parse_cycles(v),
@@ -80,7 +77,7 @@ def resolve_costs(overrides: object) -> dict[str, float]:
         p = params.get(name)
         if p is None:
             issues.append(Issue(("costs", name), f"unknown cost parameter {name!r}",
-                                "a name from `epcsim.costs` (docs/scenarios.md lists them)",
+                                "a cost parameter name (docs/scenarios.md lists them)",
                                 repr(name), did_you_mean(str(name), list(params))))
             continue
         try:
@@ -305,9 +302,9 @@ def _check_sweep(scn: Scenario, raw: Any, context: dict[str, Any]) -> list[Issue
                                     "a key path into the scenario", repr(key), exc.suggestion))
                 break
             try:
-                Scenario.model_validate(point, context=context)
+                type(scn).model_validate(point, context=context)
             except ValidationError as exc:
-                found = issues_from_validation_error(exc, point, Scenario)
+                found = issues_from_validation_error(exc, point, type(scn))
                 unknown = [i for i in found if i.message.startswith("unknown key")
                            and resolved[:len(i.path)] == i.path]
                 if unknown:

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from epcsim import __version__, units
-from epcsim.catalog import VmSize
 from epcsim.errors import EpcsimError
+from epcsim.reference.catalog import VmSize
 from epcsim.scenario.paths import PathError, get_path, split_key_path, with_values
 from epcsim.scenario.spec import Scenario
 from epcsim.scenario.vms import resolve_vm_sizes

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from epcsim.costs import cost_parameters
+from epcsim.reference.cost_parameters import cost_parameters
 from epcsim.scenario.spec import Scenario
 
 SCHEMA_ID = "https://epcsim.invalid/schema/scenario.json"

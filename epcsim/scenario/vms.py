@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from epcsim.catalog import VmSize, load_catalog, series_names
+from epcsim.reference.catalog import VmSize, load_catalog, series_names
 from epcsim.scenario.problems import Issue, did_you_mean
 
 if TYPE_CHECKING:

@@ -3,7 +3,7 @@
 What it does: given a scenario describing the team's workload and VM, and measurements of a
 summary metric at a few settings of a scenario key (e.g. ``throughput_ops_s`` at three
 working-set sizes), :func:`fit_costs` finds the values of chosen cost parameters
-(epcsim/data/cost_parameters.csv) that make the model reproduce the measurements: bounded
+(epcsim/reference/data/cost_parameters.csv) that make the model reproduce the measurements: bounded
 nonlinear least squares (``scipy.optimize.least_squares``, trust-region reflective) on the
 relative residuals ``predicted / measured - 1``, within each parameter's plausible
 ``[low, high]`` range or the user's bounds.
@@ -44,8 +44,8 @@ from typing import Any
 
 import numpy as np
 
-from epcsim.costs import cost_parameters
 from epcsim.errors import EpcsimError, Problem, ScenarioError
+from epcsim.reference.cost_parameters import cost_parameters
 
 #: Summary metrics that can be fitted (the model's run metrics, docs/metrics.md).
 FITTABLE_METRICS = (
@@ -218,7 +218,7 @@ def parse_bounds(specs: Sequence[str]) -> dict[str, tuple[float, float]]:
 
 def _match_vm(name: str, sizes: Sequence[Any]) -> Any:
     """The size in ``sizes`` called ``name`` (any case, ``Standard_`` optional), or None."""
-    from epcsim.catalog import canonical_name
+    from epcsim.reference.catalog import canonical_name
 
     canon = canonical_name(name, tuple(sizes))
     return next((v for v in sizes if v.size == canon), None)
@@ -263,8 +263,8 @@ class _Evaluator:
 
     def metrics(self, values: Mapping[str, float]) -> np.ndarray:
         """Predicted metric per point for parameter ``values`` (own units)."""
-        from epcsim.api import simulate_run
         from epcsim.scenario import load_scenario, resolve_vm_sizes
+        from epcsim.study.execute import simulate_scenario as simulate_run
 
         key = tuple(round(values[p], 9) for p in self.params)
         hit = self.cache.get(key)

@@ -1,7 +1,8 @@
 """Cost parameters of the SGX model: defaults, plausible ranges and sources, as data.
 
-Every default lives in ``epcsim/data/cost_parameters.csv`` with its unit, a plausible low and
-high value (used by sensitivity analysis), the hardware it applies to (``all``, ``sgx1``,
+Every default lives in ``epcsim/reference/data/cost_parameters.csv`` with its unit, a
+plausible low and high value (used by sensitivity analysis), the hardware it applies to (``all``,
+``sgx1``,
 ``sgx2``), its source and a confidence grade (verified, secondary, derived, estimate, low).
 Values are kept in the unit the name carries: ``*_cycles`` in core cycles, ``*_s`` and
 ``*_s_per_page`` in seconds, ``*_ns`` in nanoseconds, ``*_hz`` per second, ``*_pages`` and
@@ -40,7 +41,8 @@ class CostParameter:
 @cache
 def cost_parameters() -> dict[str, CostParameter]:
     """All cost parameters by name, in file order."""
-    text = resources.files("epcsim").joinpath("data/cost_parameters.csv").read_text("utf-8")
+    path = resources.files("epcsim").joinpath("reference/data/cost_parameters.csv")
+    text = path.read_text("utf-8")
     out: dict[str, CostParameter] = {}
     for row in csv.DictReader(text.splitlines()):
         out[row["name"]] = CostParameter(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -105,3 +106,19 @@ def run_point(payload: RunPayload) -> RunOutcome:
         detail=detail_table(sgx) if payload.keep_detail else None,
         provenance=provenance,
     )
+
+
+def simulate_scenario(scenario: Any, vm: Any, *, replication: int = 0,
+                      native: bool = False) -> RunResult:
+    """One run in-process, no files: ``scenario`` (no sweep, or its first point) on ``vm`` (a
+    :class:`~epcsim.reference.catalog.VmSize`, or a size name: a custom size of the scenario
+    or a catalogue size)."""
+    from epcsim.reference.catalog import get_vm
+    from epcsim.scenario import plan_study, resolve_vm_sizes
+    from epcsim.study.configure import model_config
+
+    if isinstance(vm, str):
+        custom = {v.size: v for v in resolve_vm_sizes(scenario)}
+        vm = custom.get(vm) or get_vm(vm)
+    scn = plan_study(scenario).points[0].scenario
+    return simulate(model_config(scn, vm), replication, scn.simulation.seed, native=native)

@@ -3,7 +3,7 @@
 Three modes (docs/calibration.md, docs/measurements.md):
 
 - ``epcsim calibrate MEASUREMENTS.csv --scenario S --fit ewb_cycles,eldu_cycles``: bounded
-  least squares (:func:`epcsim.calibration.fit_costs`); prints the fitted values with
+  least squares (:func:`epcsim.validation.calibration.fit_costs`); prints the fitted values with
   standard errors and 95 % intervals, every point's relative error and the RMSE, and writes
   a cost profile (a ``costs:`` YAML block) with ``--out``.
 - ``epcsim calibrate --from-profile calls.csv --requests N``: prints a scenario operation
@@ -57,7 +57,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _from_profile(args: argparse.Namespace) -> int:
-    from epcsim.measurements import read_call_profile, skeleton_yaml
+    from epcsim.validation.measurements import read_call_profile, skeleton_yaml
 
     if args.requests is None:
         raise EpcsimError("--from-profile needs --requests N (requests served while "
@@ -68,7 +68,7 @@ def _from_profile(args: argparse.Namespace) -> int:
 
 
 def _from_counters(args: argparse.Namespace) -> int:
-    from epcsim.measurements import read_epc_counters
+    from epcsim.validation.measurements import read_epc_counters
 
     if not args.x_key or args.x_value is None:
         raise EpcsimError("--from-counters needs --x-key KEY.PATH and --x-value VALUE (the "
@@ -97,7 +97,7 @@ def main(args: argparse.Namespace) -> int:
         return _from_profile(args)
     if args.from_counters is not None:
         return _from_counters(args)
-    from epcsim.calibration import (
+    from epcsim.validation.calibration import (
         cost_profile_yaml,
         fit_costs,
         parse_bounds,

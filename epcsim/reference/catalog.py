@@ -1,6 +1,6 @@
 """The VM catalogue: Azure SGX VM sizes as data.
 
-The catalogue is the packaged file ``epcsim/data/vm_sizes.csv``, built from the project's
+The catalogue is the packaged file ``epcsim/reference/data/vm_sizes.csv``, built from the project's
 shared reference ``reference/azure-sgx-vm-sizes.csv`` (Microsoft's DCsv2, DCsv3 and DCdsv3
 size pages; prices from a third-party scrape dated in ``price_as_of`` and partly cross-checked,
 as the ``confidence`` column says). Every row keeps its ``sources`` and ``confidence``.
@@ -109,7 +109,8 @@ def _parse_row(row: dict[str, str]) -> VmSize:
 @cache
 def load_catalog() -> tuple[VmSize, ...]:
     """All packaged VM sizes, in catalogue order (series, then size)."""
-    text = resources.files("epcsim").joinpath("data/vm_sizes.csv").read_text(encoding="utf-8")
+    path = resources.files("epcsim").joinpath("reference/data/vm_sizes.csv")
+    text = path.read_text(encoding="utf-8")
     return tuple(_parse_row(row) for row in csv.DictReader(text.splitlines()))
 
 

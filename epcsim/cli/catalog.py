@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from epcsim.catalog import load_catalog
+from epcsim.reference.catalog import load_catalog
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]

@@ -32,10 +32,11 @@ import pandas as pd
 import yaml
 from scipy import stats
 
-from epcsim import __version__, plots
-from epcsim.catalog import HOURS_PER_MONTH, canonical_name, load_catalog
-from epcsim.costs import cost_parameters
+from epcsim import __version__
 from epcsim.errors import EpcsimError
+from epcsim.reference.catalog import HOURS_PER_MONTH, canonical_name, load_catalog
+from epcsim.reference.cost_parameters import cost_parameters
+from epcsim.report import plots
 from epcsim.sizing import SizingResult, knee_from_curve
 
 #: Metrics averaged over replications (those present in the frame are used).
@@ -511,7 +512,7 @@ def _sizing_sections(doc: _Doc, sizing: SizingResult) -> None:
     if sizing.sensitivity:
         doc.heading("Sensitivity to uncertain cost parameters", anchor="sensitivity")
         doc.para("The decision repeated with each group of the least certain cost parameters "
-                 "at the low and the high end of its plausible range (epcsim/data/"
+                 "at the low and the high end of its plausible range (epcsim/reference/data/"
                  "cost_parameters.csv).")
         rows = [[c.group, c.end, ", ".join(f"{k}={_num(v)}" for k, v in c.costs.items()),
                  (f"{c.vm_count} x {plots.short_name(c.vm_size)}" if c.vm_size else "none"),
@@ -552,7 +553,8 @@ def _assumptions(doc: _Doc, info: Mapping[str, Any], sizes: Sequence[str]) -> No
                      p.applies_to, p.confidence, p.source])
     doc.table(["cost parameter", "value used", "default", "unit", "plausible range",
                "applies to", "confidence", "source"], rows,
-              caption="Cost parameters (epcsim/data/cost_parameters.csv, with the scenario's "
+              caption="Cost parameters (epcsim/reference/data/cost_parameters.csv, with the "
+                      "scenario's "
                       "overrides marked).")
     catalog = {vm.size: vm for vm in load_catalog()}
     vm_rows = []
@@ -569,7 +571,7 @@ def _assumptions(doc: _Doc, info: Mapping[str, Any], sizes: Sequence[str]) -> No
     if vm_rows:
         doc.table(["VM size", "hardware", "price (Linux, pay as you go)", "retires on",
                    "confidence", "sources"], vm_rows,
-                  caption="VM sizes (epcsim/data/vm_sizes.csv). Prices are list prices "
+                  caption="VM sizes (epcsim/reference/data/vm_sizes.csv). Prices are list prices "
                           "and may have changed.")
 
 

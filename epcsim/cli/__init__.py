@@ -1,6 +1,6 @@
 """The command line: a thin face over the same API that notebooks use.
 
-Each subcommand lives in its own module under :mod:`epcsim.cli_commands` and exposes
+Each subcommand lives in its own module under :mod:`epcsim.cli` and exposes
 ``add_parser(subparsers)`` and ``main(args) -> int``. This module only dispatches and turns
 errors into exit statuses: a user's mistake (:class:`~epcsim.errors.EpcsimError`) prints its
 located message and exits 2; ``--debug`` shows the traceback as well.
@@ -25,9 +25,9 @@ def _available_commands() -> list[ModuleType]:
     modules: list[ModuleType] = []
     for name in COMMANDS:
         try:
-            modules.append(importlib.import_module(f"epcsim.cli_commands.{name}"))
+            modules.append(importlib.import_module(f"epcsim.cli.{name}"))
         except ModuleNotFoundError as exc:
-            if exc.name != f"epcsim.cli_commands.{name}":
+            if exc.name != f"epcsim.cli.{name}":
                 raise
     return modules
 

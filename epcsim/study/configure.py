@@ -1,8 +1,8 @@
 """From a validated scenario to the timing model's inputs.
 
 :func:`model_config` turns one :class:`~epcsim.scenario.Scenario` (sweep point applied) and one
-:class:`~epcsim.catalog.VmSize` into the :class:`~epcsim.model.ModelConfig` of resolved numbers
-that :func:`epcsim.model.simulate` runs. The scenario has already checked every value; this
+:class:`~epcsim.reference.catalog.VmSize` into the :class:`~epcsim.model.ModelConfig` of resolved
+numbers that :func:`epcsim.model.simulate` runs. The scenario has already checked every value; this
 module only re-expresses it: sizes in bytes become 4 KiB pages (rounded up: a region of
 4097 bytes occupies two pages), the clock is chosen (``vm.clock`` if the scenario sets it,
 else ``simulation.clock``), ``llc_miss_fraction: model`` becomes ``None`` (the model derives
@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from epcsim.catalog import VmSize
 from epcsim.errors import EpcsimError
 from epcsim.model import (
     ArrivalConfig,
@@ -33,6 +32,7 @@ from epcsim.model import (
     SimulationSettings,
     VmConfig,
 )
+from epcsim.reference.catalog import VmSize
 from epcsim.scenario import Scenario
 from epcsim.units import PAGE_BYTES
 

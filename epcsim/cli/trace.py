@@ -68,9 +68,9 @@ def _epc_pages(text: str) -> int:
 def scenario_trace(path: Path, accesses: int, seed: int | None,
                    overrides: list[str] | tuple[str, ...] = ()) -> tuple[np.ndarray, int, str]:
     """The first enclave's page offsets for ``accesses`` touches of a scenario file's mix
-    (see :func:`epcsim.workload_trace.scenario_page_trace`)."""
+    (see :func:`epcsim.study.page_trace.scenario_page_trace`)."""
     from epcsim.scenario import load_scenario
-    from epcsim.workload_trace import scenario_page_trace
+    from epcsim.study.page_trace import scenario_page_trace
 
     return scenario_page_trace(load_scenario(path, overrides), accesses, seed)
 

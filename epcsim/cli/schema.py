@@ -1,4 +1,5 @@
-"""``epcsim schema``: print the JSON Schema of the scenario format (for editors)."""
+"""``epcsim schema``: print the JSON Schema of the scenario format (for editors), or with
+``--markdown`` the scenario reference page (docs/scenarios.md, generated from the field help)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                        description="Print the JSON Schema of the scenario format, so editors "
                                    "(e.g. VS Code's YAML extension) can validate and complete "
                                    "scenarios.")
+    p.add_argument("--markdown", action="store_true",
+                   help="print the scenario reference (docs/scenarios.md) instead")
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.markdown:
+        from epcsim.scenario.docgen import generate
+
+        sys.stdout.write(generate())
+        return 0
     json.dump(scenario_json_schema(), sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")
     return 0

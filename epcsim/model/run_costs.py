@@ -1,11 +1,13 @@
 """Cost parameters of one run turned into seconds with the VM's clock.
 
-The model never hard-codes a cost: every number comes from :func:`epcsim.costs.default_costs`
-with the config's ``costs`` overrides applied (:func:`epcsim.model.config.resolved_costs`).
+The model never hard-codes a cost: every number comes from
+:func:`epcsim.reference.cost_parameters.default_costs` with the config's ``costs`` overrides applied
+(:func:`epcsim.model.config.resolved_costs`).
 ``*_cycles`` are divided by ``clock_hz``; ``*_ns`` are multiplied by 1e-9; ``*_s`` and
 ``*_s_per_page`` are seconds already; ``*_hz`` and page counts are used as they are.
 
-Composite costs (the split of the ~40,000-cycle page swap is in :mod:`epcsim.costs`):
+Composite costs (the split of the ~40,000-cycle page swap is in
+:mod:`epcsim.reference.cost_parameters`):
 
 - fault path (SGX driver): ``aex + fault_handler + eldu + eresume`` (28,000 cycles by default);
 - EDMM first touch: ``aex + fault_handler + edmm_augment + eresume``;

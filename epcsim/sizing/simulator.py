@@ -29,12 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from epcsim.adapter import model_config, working_set_bytes
-from epcsim.catalog import VmSize
 from epcsim.errors import EpcsimError
 from epcsim.model import simulate
+from epcsim.reference.catalog import VmSize
 from epcsim.scenario import Scenario
 from epcsim.sizing import apply_variant, latency_key
+from epcsim.study.configure import model_config, working_set_bytes
 
 
 def mean_touches_per_op(scenario: Scenario) -> float:

@@ -1,1 +1,0 @@
-"""Subcommands of the ``epcsim`` command line, one module each (see :mod:`epcsim.cli`)."""

@@ -1,0 +1,225 @@
+"""Parts of the timing model that own one piece of state each: the EPC engine's interface, the
+pool of enclave threads (TCS), the per-operation page feed and the operation types with
+their precomputed costs. :mod:`epcsim.model.simulate` wires them into one run.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+import simpy
+
+from epcsim.model import streams
+from epcsim.model.config import PAGE_BYTES, ModelConfig, OperationConfig
+from epcsim.model.records import Counters
+from epcsim.model.run_costs import RunCosts
+
+#: Arrivals and mix draws are generated in chunks of this many.
+ARRIVAL_CHUNK = 16_384
+#: Page streams are taken in chunks of at least this many pages.
+PAGE_CHUNK = 65_536
+#: Page counts are drawn in chunks of this many operations.
+COUNT_CHUNK = 4_096
+
+
+class EpcEngineLike(Protocol):
+    """What the timing model needs from :class:`epcsim.epc.EpcEngine`."""
+
+    @property
+    def free_pages(self) -> int: ...
+
+    def touch(self, enclave: int, pages: np.ndarray, start: int = 0) -> tuple[int, int, int]: ...
+
+    def needs_reclaim(self) -> bool: ...
+
+    def reclaim(self, n_pages: int) -> np.ndarray: ...
+
+    def resident_pages(self, enclave: int | None = None) -> int: ...
+
+
+EngineFactory = Callable[..., EpcEngineLike]
+
+
+def _default_engine_factory(**kwargs: Any) -> EpcEngineLike:
+    from epcsim.epc import EpcEngine
+
+    return EpcEngine(**kwargs)
+
+
+class _TcsPool:
+    """An enclave's TCSs: at most ``capacity`` threads inside at once, FIFO waiting.
+
+    Like a SimPy ``Resource`` but without an event when a TCS is free (most of the time):
+    :meth:`acquire` returns ``None`` then, or an event to wait for; :meth:`release` hands
+    the TCS straight to the first waiter.
+    """
+
+    def __init__(self, env: simpy.Environment, capacity: int, counters: Counters) -> None:
+        self.env = env
+        self.capacity = capacity
+        self.free = capacity
+        self.waiting: deque[simpy.Event] = deque()
+        self.counters = counters
+        self._t = 0.0
+
+    def account(self) -> None:
+        """Add the TCS-seconds in use since the last change to ``counters.tcs_busy_s``."""
+        now = self.env.now
+        self.counters.tcs_busy_s += (self.capacity - self.free) * (now - self._t)
+        self._t = now
+
+    def acquire(self) -> simpy.Event | None:
+        if self.free:
+            self.account()
+            self.free -= 1
+            return None
+        ev = self.env.event()
+        self.waiting.append(ev)
+        return ev
+
+    def release(self) -> None:
+        if self.waiting:  # handed straight over: the number in use does not change
+            self.waiting.popleft().succeed()
+        else:
+            self.account()
+            self.free += 1
+
+
+class _AccessFeed:
+    """Page counts and page numbers of one (operation, memory access), drawn in chunks."""
+
+    def __init__(self, fixed: int | None, sampler: Any, stream: Any, base: int) -> None:
+        self.fixed = fixed
+        self.sampler = sampler
+        self.stream = stream
+        self.base = base
+        self._counts = np.empty(0, dtype=np.int64)
+        self._ci = 0
+        self._pages = np.empty(0, dtype=np.int64)
+        self._pi = 0
+
+    def next_count(self) -> int:
+        if self.fixed is not None:
+            return self.fixed
+        if self._ci >= len(self._counts):
+            self._counts = np.asarray(self.sampler.take(COUNT_CHUNK), dtype=np.int64)
+            self._ci = 0
+        n = int(self._counts[self._ci])
+        self._ci += 1
+        return n
+
+    def next_pages(self, n: int) -> np.ndarray:
+        if self._pi + n > len(self._pages):
+            rest = self._pages[self._pi :]
+            fresh = np.asarray(self.stream.take(max(PAGE_CHUNK, n)), dtype=np.int64) + self.base
+            self._pages = np.concatenate([rest, fresh]) if len(rest) else fresh
+            self._pi = 0
+        out = self._pages[self._pi : self._pi + n]
+        self._pi += n
+        return out
+
+
+class _OpType:
+    """An operation type resolved to seconds and feeds."""
+
+    def __init__(self, index: int, op: OperationConfig, enclave: int, costs: RunCosts,
+                 config: ModelConfig, native: bool, seed: int, replication: int,
+                 need_pages: bool, edmm: bool, eleos: bool) -> None:
+        self.index = index
+        self.name = op.name
+        self.enclave = enclave
+        self.ocalls = op.ocalls
+        self.host_s = op.ocall_host_time_s
+        self.blocking = op.ocall_blocking
+        self.mode = op.call_mode
+        self.edmm = edmm
+        self.fault_s = costs.eleos_fault_s if eleos else costs.fault_path_s
+        self.edmm_fault_s = costs.edmm_fault_s
+        self.compute_mean_s = op.compute_cycles / config.vm.clock_hz + op.compute_s
+        self.exponential = op.compute_distribution == "exponential"
+        self.compute_rng = (streams.rng_for(seed, replication, streams.COMPUTE + index)
+                            if self.exponential else None)
+        self.ecall_s = 0.0 if native else op.ecalls * costs.ecall_s
+        # OCALL made inline (SDK, non-blocking): transition + host time.
+        self.ocall_s = costs.syscall_s if native else costs.ocall_s
+        self.call_s = {"sdk": costs.ocall_s, "switchless": costs.switchless_ocall_s,
+                       "hotcall": costs.hotcall_s}[op.call_mode]
+        enc = config.enclaves[enclave]
+        footprint = _touched_bytes(config)
+        self.feeds: list[_AccessFeed] = []
+        self.mem_s_per_touch: list[float] = []
+        for j, m in enumerate(op.memory):
+            if m.llc_miss_fraction is None:
+                miss = 1.0 - min(1.0, config.vm.llc_bytes / footprint) if footprint else 0.0
+            else:
+                miss = m.llc_miss_fraction
+            dep = m.dependent_fraction
+            mlp = config.settings.memory_level_parallelism
+            if native:
+                pen_dep = pen_ind = 0.0
+            elif config.vm.sgx_generation == 1:
+                pen_dep = pen_ind = costs.mee_penalty_s
+            else:
+                pen_dep, pen_ind = costs.tme_dependent_penalty_s, 0.0
+            per_miss = dep * (costs.dram_s + pen_dep) + (1 - dep) * (costs.dram_s + pen_ind) / mlp
+            self.mem_s_per_touch.append(m.cache_lines_per_page * miss * per_miss)
+            fixed: int | None
+            sampler = None
+            if isinstance(m.pages, int | np.integer):
+                fixed = int(m.pages)
+            else:
+                from epcsim.traces import make_count_sampler
+
+                fixed = None
+                sampler = make_count_sampler(
+                    m.pages, streams.rng_for(seed, replication, streams.COUNTS + index * 256 + j),
+                    where=f"workload.operations.{op.name}.memory.{j}.pages")
+            stream = None
+            if need_pages:
+                from epcsim.traces import make_pattern
+
+                region_pages = next(r.pages for r in enc.regions if r.name == m.region)
+                stream = make_pattern(
+                    m.pattern, region_pages,
+                    streams.rng_for(seed, replication, streams.PAGES + index * 256 + j),
+                    where=f"workload.operations.{op.name}.memory.{j}.pattern")
+            self.feeds.append(_AccessFeed(fixed, sampler, stream, enc.region_base(m.region)))
+        self.need_pages = need_pages and bool(op.memory)
+
+    def draw(self) -> tuple[np.ndarray | None, int, float, float]:
+        """(pages or None, touches, memory_s, compute_s) of the next operation of this type."""
+        touches = 0
+        mem_s = 0.0
+        parts = []
+        for feed, coef in zip(self.feeds, self.mem_s_per_touch, strict=True):
+            n = feed.next_count()
+            touches += n
+            mem_s += n * coef
+            if self.need_pages and n:
+                parts.append(feed.next_pages(n))
+        pages = None
+        if parts:
+            pages = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        compute_s = self.compute_mean_s
+        if self.compute_rng is not None and compute_s > 0:
+            compute_s = float(self.compute_rng.exponential(compute_s))
+        return pages, touches, mem_s, compute_s
+
+
+def _touched_bytes(config: ModelConfig) -> int:
+    """Bytes of every region some operation touches (for the LLC miss estimate)."""
+    seen: set[tuple[int, str]] = set()
+    total = 0
+    for op in config.operations:
+        e = config.enclave_index(op)
+        for m in op.memory:
+            if (e, m.region) not in seen:
+                seen.add((e, m.region))
+                pages = next(r.pages for r in config.enclaves[e].regions if r.name == m.region)
+                total += pages * PAGE_BYTES
+    return total
+
+

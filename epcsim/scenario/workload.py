@@ -1,0 +1,449 @@
+"""Scenario sections for the workload (arrivals, page counts, access patterns, memory accesses,
+operations, phases), the simulation settings and the service-level objective.
+"""
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BeforeValidator,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from epcsim import units
+from epcsim.scenario.fields import (
+    MAX_CALLS_PER_OP,
+    MAX_CLIENTS,
+    MAX_REPLICATIONS,
+    Cycles,
+    Fraction01,
+    ItemName,
+    NonNegWeight,
+    PositiveCount,
+    PositiveFraction01,
+    PositiveTimeS,
+    Quantity,
+    RatePerS,
+    TimeS,
+    Weight,
+    _fail,
+    _Spec,
+)
+from epcsim.units import UnitError
+
+
+def _resolve_file(v: object, info: ValidationInfo) -> object:
+    """Paths are relative to the scenario file's folder; stored absolute."""
+    import os
+
+    if not isinstance(v, str) or not v:
+        return v
+    base = (info.context or {}).get("base_dir") if info.context else None
+    path = v if os.path.isabs(v) or base is None else os.path.join(base, v)
+    path = os.path.normpath(os.path.abspath(path))
+    if not os.path.isfile(path):
+        raise _fail("file", "file not found", expected="an existing file (relative paths are "
+                    "relative to the scenario file)", found=v)
+    return path
+
+
+TraceFile = Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class PoissonArrival(_Spec):
+    """Open loop: operations arrive as a Poisson process."""
+
+    kind: Literal["poisson"] = Field(description="`poisson`.")
+    rate_per_s: RatePerS = Field(alias="rate", description="Mean arrival rate (`20000/s`, "
+                                                           "`20k/s`).")
+
+
+class ClosedArrival(_Spec):
+    """Closed loop: a fixed number of clients, each waiting for its reply then thinking."""
+
+    kind: Literal["closed"] = Field(description="`closed`.")
+    clients: int = Field(ge=1, le=MAX_CLIENTS, description="Number of clients.")
+    think_time_s: TimeS = Field(0.0, alias="think_time",
+                                description="Mean think time between a reply and the "
+                                            "client's next request (exponential).")
+
+
+class TraceArrival(_Spec):
+    """Open loop, replaying recorded arrival timestamps."""
+
+    kind: Literal["trace"] = Field(description="`trace`.")
+    file: TraceFile = Field(description="CSV or text file of arrival timestamps in seconds, "
+                                        "one per line (relative to the scenario file).")
+
+    _check_file = field_validator("file")(_resolve_file)
+
+
+Arrival = Annotated[PoissonArrival | ClosedArrival | TraceArrival, Field(discriminator="kind")]
+
+
+class PageCount(_Spec):
+    """Distinct page touches per operation in a region: fixed or drawn per operation."""
+
+    distribution: Literal["fixed", "poisson", "geometric", "uniform"] = Field(
+        "fixed", description="`fixed`: always `mean`; `poisson`/`geometric`: drawn with mean "
+                             "`mean` (geometric on 1, 2, ...); `uniform`: integers in "
+                             "[`min`, `max`].")
+    mean: float | None = Field(None, ge=0, le=2**40,
+                               description="Mean touches (fixed: the count). Derived for "
+                                           "`uniform`.")
+    min: int = Field(0, ge=0, le=2**40, description="Smallest count drawn.")
+    max: int | None = Field(None, ge=0, le=2**40,
+                            description="Largest count drawn (required for `uniform`; "
+                                        "optional cap otherwise).")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PageCount:
+        if self.distribution == "uniform":
+            if self.max is None:
+                raise _fail("pages", "`uniform` needs `max`", expected="min <= max",
+                            found="no max")
+            if self.max < self.min:
+                raise _fail("pages", "`max` is below `min`", expected="min <= max",
+                            found=f"min {self.min}, max {self.max}")
+            mean = (self.min + self.max) / 2
+            if self.mean is not None and self.mean != mean:
+                raise _fail("pages", "`mean` of a uniform count is (min + max) / 2",
+                            expected=f"{mean:g} or no mean", found=self.mean)
+            object.__setattr__(self, "mean", mean)
+            return self
+        if self.mean is None:
+            raise _fail("pages", f"`{self.distribution}` needs `mean`",
+                        expected="a mean page count", found="no mean")
+        if self.distribution == "fixed" and self.mean != int(self.mean):
+            raise _fail("pages", "a fixed page count must be whole", expected="an integer",
+                        found=self.mean)
+        if self.max is not None and self.max < self.min:
+            raise _fail("pages", "`max` is below `min`", expected="min <= max",
+                        found=f"min {self.min}, max {self.max}")
+        if self.distribution == "geometric" and self.mean < 1:
+            raise _fail("pages", "a geometric count on 1, 2, ... has mean >= 1",
+                        expected="mean >= 1", found=self.mean)
+        return self
+
+    @property
+    def largest(self) -> float:
+        """Largest count this distribution can draw (inf for unbounded ones)."""
+        if self.distribution == "fixed":
+            return float(self.mean or 0)
+        if self.max is not None:
+            return float(self.max)
+        return math.inf
+
+    @property
+    def smallest(self) -> float:
+        if self.distribution == "fixed":
+            return float(self.mean or 0)
+        return float(self.min)
+
+
+def _pages_shorthand(v: object) -> object:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int | float | str):
+        try:
+            n = units.parse_pages(v)
+        except UnitError as exc:
+            raise PydanticCustomError("quantity", "{reason}", {
+                "reason": exc.reason, "expected": exc.expected, "found": exc.found,
+                "suggestion": exc.suggestion or ""}) from None
+        return {"distribution": "fixed", "mean": n}
+    return v
+
+
+PagesSpec = Annotated[PageCount, BeforeValidator(_pages_shorthand)]
+
+
+def _pattern_shorthand(v: object) -> object:
+    return {"kind": v} if isinstance(v, str) else v
+
+
+class UniformPattern(_Spec):
+    """Every page of the region equally likely."""
+
+    kind: Literal["uniform"] = Field(description="`uniform`.")
+
+
+class ZipfPattern(_Spec):
+    """Bounded Zipf over the region's pages (page rank i has weight 1 / i^s)."""
+
+    kind: Literal["zipf"] = Field(description="`zipf`.")
+    s: float = Field(ge=0, le=10, description="Zipf exponent (0: uniform; 0.99: YCSB).")
+
+
+class HotsetPattern(_Spec):
+    """A hot set of pages gets most of the touches; the rest are uniform."""
+
+    kind: Literal["hotset"] = Field(description="`hotset`.")
+    hot_pages_fraction: PositiveFraction01 = Field(
+        description="Share of the region's pages that are hot (`10%`).")
+    hot_touches_fraction: Fraction01 = Field(
+        description="Share of touches that go to the hot pages (`90%`).")
+
+
+class SequentialPattern(_Spec):
+    """A scan that continues where the last operation stopped, wrapping at the end."""
+
+    kind: Literal["sequential"] = Field(description="`sequential`.")
+
+
+class StridedPattern(_Spec):
+    """A scan with a fixed stride (wrapping)."""
+
+    kind: Literal["strided"] = Field(description="`strided`.")
+    stride_pages: int = Field(ge=1, le=2**40, description="Pages between touches.")
+
+
+class ShiftingPattern(_Spec):
+    """A uniform window over part of the region that moves along as touches accumulate."""
+
+    kind: Literal["shifting"] = Field(description="`shifting`.")
+    window_fraction: PositiveFraction01 = Field(
+        description="Window size as a share of the region's pages.")
+    shift_pages: int = Field(ge=1, le=2**40, description="Pages the window moves per shift.")
+    shift_every_touches: PositiveCount = Field(description="Touches between shifts.")
+
+
+class MixtureComponent(_Spec):
+    """One component of a mixture pattern."""
+
+    weight: Weight = Field(description="Relative weight (> 0).")
+    pattern: Pattern = Field(description="The component's pattern.")
+
+    @field_validator("pattern", mode="before")
+    @classmethod
+    def _shorthand(cls, v: object) -> object:
+        return _pattern_shorthand(v)
+
+
+class MixturePattern(_Spec):
+    """Each touch picks a component by weight, then a page from that component's pattern."""
+
+    kind: Literal["mixture"] = Field(description="`mixture`.")
+    components: tuple[MixtureComponent, ...] = Field(min_length=1, max_length=64,
+                                                     description="Weighted components.")
+
+
+class TracePattern(_Spec):
+    """Replay page offsets from a file (.npy/.npz/.csv; wraps at the end)."""
+
+    kind: Literal["trace"] = Field(description="`trace`.")
+    file: TraceFile = Field(description="Page trace file (relative to the scenario file).")
+
+    _check_file = field_validator("file")(_resolve_file)
+
+
+Pattern = Annotated[
+    UniformPattern | ZipfPattern | HotsetPattern | SequentialPattern | StridedPattern
+    | ShiftingPattern | MixturePattern | TracePattern,
+    Field(discriminator="kind"),
+]
+MixtureComponent.model_rebuild()
+MixturePattern.model_rebuild()
+
+#: Pattern kinds in which one operation may touch more pages than the region has (the scan
+#: wraps, or the trace repeats pages).
+REPEATING_PATTERNS = frozenset({"sequential", "strided", "trace"})
+
+
+class MemoryAccess(_Spec):
+    """The pages one operation touches in one region, and how its cache misses behave."""
+
+    region: ItemName = Field(description="Region of the operation's enclave.")
+    pages: PagesSpec = Field(
+        description="Page touches per operation: an integer (or `2 MiB` = 512 pages), or "
+                    "`{distribution: fixed|poisson|geometric|uniform, mean, min, max}`. Each "
+                    "touch is drawn from the pattern, so a random pattern can touch a page "
+                    "twice in one operation (the second touch is a hit).")
+    pattern: Pattern = Field(
+        default_factory=lambda: UniformPattern(kind="uniform"),
+        description="Access pattern over the region's pages: `{kind: uniform}`, `{kind: "
+                    "zipf, s}`, `{kind: hotset, hot_pages_fraction, hot_touches_fraction}`, "
+                    "`{kind: sequential}`, `{kind: strided, stride_pages}`, `{kind: "
+                    "shifting, window_fraction, shift_pages, shift_every_touches}`, `{kind: "
+                    "mixture, components: [{weight, pattern}]}`, `{kind: trace, file}`. A "
+                    "bare kind name (`uniform`) is short for `{kind: uniform}`.")
+    cache_lines_per_page: int = Field(8, ge=1, le=64,
+                                      description="64-byte cache lines read per touched page.")
+    llc_miss_fraction: Fraction01 | Literal["model"] = Field(
+        "model", description="Share of those cache-line reads that miss the LLC (0..1, "
+                             "`30%`), or `model`: the LLC model derives it from the working "
+                             "set and the VM's LLC.")
+    dependent_fraction: Fraction01 = Field(
+        0.0, description="Share of the LLC misses that are dependent (pointer chasing, "
+                         "serialised); these pay the SGX2 TME-MK latency penalty.")
+
+    @field_validator("pattern", mode="before")
+    @classmethod
+    def _shorthand(cls, v: object) -> object:
+        return _pattern_shorthand(v)
+
+    @field_validator("llc_miss_fraction", mode="before")
+    @classmethod
+    def _miss(cls, v: object) -> object:
+        if v == "model":
+            return v
+        return Quantity("fraction", ge=0, le=1).parse(v)
+
+
+class Work(_Spec):
+    """Compute inside the enclave: cycles (scale with the clock) plus fixed time."""
+
+    cycles: Cycles = Field(0.0, description="Core cycles.")
+    time_s: TimeS = Field(0.0, description="Seconds, independent of the clock.")
+
+    def total_s(self, clock_hz: float) -> float:
+        """Seconds of compute at ``clock_hz``."""
+        return self.cycles / clock_hz + self.time_s
+
+
+def _work(v: object) -> object:
+    if isinstance(v, dict):
+        return v
+    if isinstance(v, str) and v.strip() and not v.strip()[-1].isdigit():
+        text = v.strip()
+        if "cycle" in text:
+            return {"cycles": v}
+        try:
+            return {"time_s": units.parse_time(v)}
+        except UnitError as exc:
+            raise PydanticCustomError("quantity", "{reason}", {
+                "reason": exc.reason, "expected": "cycles (`8200 cycles`) or a time (`2 us`)",
+                "found": exc.found, "suggestion": exc.suggestion or ""}) from None
+    return {"cycles": v}
+
+
+class Operation(_Spec):
+    """One operation type of the workload mix (e.g. GET, SET, a query)."""
+
+    name: ItemName = Field(description="Operation name, unique in the scenario.")
+    weight: Weight = Field(1.0, description="Relative share of the mix (> 0; need not sum "
+                                            "to 1, `90%` works too).")
+    enclave: ItemName | None = Field(None, description="Enclave that serves it (default: "
+                                                       "the only enclave). After validation "
+                                                       "always set.")
+    ecalls: int = Field(1, ge=0, le=MAX_CALLS_PER_OP, description="ECALLs per operation.")
+    ocalls: int = Field(0, ge=0, le=MAX_CALLS_PER_OP, description="OCALLs per operation.")
+    ocall_host_time_s: TimeS = Field(0.0, alias="ocall_host_time",
+                                     description="Host-side time per OCALL (the system "
+                                                 "call's work), e.g. `5 us`.")
+    ocall_blocking: bool = Field(False, description="The host side blocks on I/O and "
+                                                    "releases its vCPU while waiting.")
+    call_mode: Literal["sdk", "switchless", "hotcall"] = Field(
+        "sdk", description="How OCALLs are made: `sdk` (EEXIT/EENTER), `switchless` (needs "
+                           "the enclave's `switchless_workers`), `hotcall` (shared-memory "
+                           "polling).")
+    compute: Annotated[Work, BeforeValidator(_work)] = Field(
+        default_factory=lambda: Work.model_validate({}),
+        description="Compute inside the enclave per operation: cycles (`50000 cycles` or a "
+                    "bare number) or a time (`10 us`). Stored as `{cycles, time_s}`.")
+    compute_distribution: Literal["fixed", "exponential"] = Field(
+        "fixed", description="`fixed`: every operation computes exactly `compute`; "
+                             "`exponential`: drawn per operation with mean `compute` (for "
+                             "queueing checks such as M/M/c, and workloads with highly "
+                             "variable service).")
+    memory: tuple[MemoryAccess, ...] = Field((), max_length=64,
+                                             description="Memory accesses, per region.")
+
+
+class Phase(_Spec):
+    """A phase of the run (e.g. load, then run), with its own mix and arrivals."""
+
+    name: ItemName = Field(description="Phase name, unique.")
+    duration_s: PositiveTimeS | None = Field(
+        None, alias="duration", description="Phase length; the last phase may omit it and "
+                                            "runs to the end of the simulation.")
+    mix: dict[str, NonNegWeight] | None = Field(
+        None, description="Operation name -> weight in this phase (default: the operations' "
+                          "own weights).")
+    arrival: Arrival | None = Field(None, description="Arrival process in this phase "
+                                                      "(default: `workload.arrival`).")
+
+
+class Workload(_Spec):
+    """What the enclaves are asked to do."""
+
+    arrival: Arrival = Field(
+        description="`{kind: poisson, rate}` | `{kind: closed, clients, think_time}` | "
+                    "`{kind: trace, file}`.")
+    operations: tuple[Operation, ...] = Field(min_length=1, max_length=256,
+                                              description="The operation mix (at least one).")
+    phases: tuple[Phase, ...] = Field((), max_length=64,
+                                      description="Phases run in order; none: one phase with "
+                                                  "the whole mix.")
+
+
+# ---- simulation, SLO, sweep -----------------------------------------------------------------
+
+
+class Simulation(_Spec):
+    """How long and how often to simulate."""
+
+    duration_s: PositiveTimeS = Field(10.0, alias="duration",
+                                      description="Simulated time per run, including warm-up.")
+    warmup_s: TimeS = Field(1.0, alias="warmup", description="Initial simulated time left out "
+                                                             "of the statistics.")
+    replications: int = Field(3, ge=1, le=MAX_REPLICATIONS,
+                              description="Independent runs per VM size and sweep point.")
+    seed: int = Field(0, ge=0, le=2**63 - 1,
+                      description="Root seed; every random stream derives from it.")
+    clock: Literal["base", "turbo"] = Field("base", description="CPU clock the cycle costs are "
+                                                                "converted with.")
+    native_baseline: bool = Field(True, description="Also run each point without SGX, so "
+                                                    "slowdowns are reported.")
+    timer_interrupts: bool = Field(True, description="Model timer interrupts (AEX + ERESUME "
+                                                     "at `timer_interrupt_hz`).")
+    epc_policy: Literal["linux", "lru", "fifo", "clock", "random"] = Field(
+        "linux", description="EPC page replacement policy (`linux`: the driver's second "
+                             "chance with ksgxd batches).")
+    llc_bytes: Annotated[int, Quantity("bytes", gt=0, le=2**34)] | None = Field(
+        None, alias="llc", description="Override the VM's LLC size (`32 MiB`) for the LLC "
+                                       "model.")
+
+
+class Slo(_Spec):
+    """Service-level objective used for sizing: the load to carry, within a latency bound."""
+
+    target_load_per_s: RatePerS | None = Field(None, alias="target_load",
+                                               description="Operations per second to carry.")
+    latency_percentile: float = Field(99.0, gt=0, lt=100,
+                                      description="Latency percentile the bound applies to "
+                                                  "(`99`, `99.9`, `p99`, `99%`).")
+    latency_bound_s: PositiveTimeS | None = Field(None, alias="latency_bound",
+                                                  description="Latency bound (`2 ms`).")
+    budget_usd_per_month: float | None = Field(None, gt=0, le=1e9,
+                                               description="Monthly budget for the whole "
+                                                           "deployment (all VMs), USD.")
+    headroom: Annotated[float, Quantity("fraction", ge=0, le=0.99)] = Field(
+        0.0, description="Spare capacity to keep at the target load (`20%`).")
+
+    @field_validator("latency_percentile", mode="before")
+    @classmethod
+    def _percentile(cls, v: object) -> object:
+        if isinstance(v, str):
+            text = v.strip()
+            if text[:1] in ("p", "P"):
+                text = text[1:]
+            if text.endswith("%"):
+                text = text[:-1].strip()
+            try:
+                return float(text)
+            except ValueError:
+                raise _fail("percentile", "not a percentile",
+                            expected="a percentile such as 99, 99.9, 'p99' or '99%'",
+                            found=v) from None
+        return v
+
+
+SweepValues = Annotated[list[Any], Field(min_length=1, max_length=10_000)]
+
+

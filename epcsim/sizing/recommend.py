@@ -1,0 +1,242 @@
+"""The recommendation: the cheapest option that meets the SLO, its reasons, the knee, the
+successor of a retired size, the cost-parameter sensitivity and the what-ifs.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from epcsim.errors import EpcsimError
+from epcsim.reference.catalog import HOURS_PER_MONTH, VmSize, load_catalog, successor_series
+from epcsim.reference.cost_parameters import cost_parameters
+from epcsim.sizing.capacity import SizeCapacity, _meets, capacity_search
+from epcsim.sizing.evaluator import CachedEvaluator
+from epcsim.sizing.knee import Knee, find_knee
+from epcsim.sizing.options import SizingOption, _cheapest, size_option
+from epcsim.sizing.result import SensitivityCase, SizingResult, Successor, WhatIfResult
+from epcsim.sizing.slo import (
+    BIND_EPC,
+    BIND_KSGXD,
+    DEFAULT_REL_TOL,
+    DEFAULT_WHAT_IFS,
+    SENSITIVITY_GROUPS,
+    Evaluate,
+    Slo,
+    WhatIf,
+)
+
+
+def _decide(ev: CachedEvaluator, vms: Sequence[VmSize], slo: Slo, variant: Mapping[str, Any],
+            rel_tol: float, max_vms: int, prune: bool,
+            hints: Mapping[str, float] | None = None,
+            ) -> tuple[SizingOption | None, list[SizeCapacity], list[SizingOption]]:
+    """Cheapest feasible option over ``vms``. With ``prune``, sizes whose single-VM price is
+    already above the best option found are not searched (they cannot be cheaper).
+    ``hints``: VM size -> a capacity to start each search from (warm start)."""
+    caps: list[SizeCapacity] = []
+    options: list[SizingOption] = []
+    best: SizingOption | None = None
+    for vm in sorted(vms, key=lambda v: (v.linux_usd_per_hour, v.size)):
+        if prune and best is not None and vm.linux_usd_per_hour * HOURS_PER_MONTH > (
+                best.usd_per_month * (1 + 1e-12)):
+            continue
+        hint = (hints or {}).get(vm.size)
+        cap = capacity_search(ev, vm, slo, variant, rel_tol=rel_tol,
+                              start_ops_s=hint if hint and hint > 0 else None)
+        opt = size_option(cap, slo, max_vms)
+        caps.append(cap)
+        options.append(opt)
+        best = _cheapest(options)
+    return best, caps, options
+
+
+# --------------------------------------------------------------------------- the whole sizing
+
+
+
+def _successor(ev: CachedEvaluator, chosen: SizingOption, chosen_cap: SizeCapacity,
+               vm: VmSize, vms: Sequence[VmSize], slo: Slo, variant: Mapping[str, Any],
+               rel_tol: float, max_vms: int, as_of: _dt.date) -> Successor | None:
+    series = successor_series(vm)
+    if not series or not vm.retires_on:
+        return None
+    # The sizes of the successor series the scenario defines (with its overrides), plus the
+    # catalogue's other sizes of those series: the cheapest may not be among those asked for.
+    given = [v for v in vms if v.series in series]
+    names = {v.size for v in given}
+    pool = given + [v for v in load_catalog() if v.series in series and v.size not in names]
+    best, caps, _ = _decide(ev, pool, slo, variant, rel_tol, max_vms, prune=True)
+    retired = vm.is_retired(as_of)
+    verb = "retired" if retired else "retires"
+    if best is None:
+        return Successor(vm.size, vm.retires_on, retired, "", "", 0, 0.0, math.inf, 0.0,
+                         math.inf, f"{vm.series} {verb} on {vm.retires_on}; no "
+                         f"{'/'.join(series)} size meets the objectives")
+    cap = next(c for c in caps if c.vm_size == best.vm_size)
+    change = cap.capacity_ops_s / chosen_cap.capacity_ops_s - 1.0
+    monthly_change = best.usd_per_month - chosen.usd_per_month
+    note = (f"{vm.series} {verb} on {vm.retires_on}: move to {best.vm_count} x {best.vm_size} "
+            f"({best.series}); predicted capacity {cap.capacity_ops_s:,.0f} ops/s per VM "
+            f"({change:+.0%} vs {vm.size}), ${best.usd_per_month:,.0f}/month "
+            f"({monthly_change:+,.0f} USD/month)")
+    return Successor(vm.size, vm.retires_on, retired, best.vm_size, best.series,
+                     best.vm_count, cap.capacity_ops_s, best.usd_per_month, change,
+                     monthly_change, note)
+
+
+def recommend(
+    evaluate: Evaluate | CachedEvaluator,
+    vms: Sequence[VmSize],
+    slo: Slo,
+    *,
+    variant: Mapping[str, Any] | None = None,
+    rel_tol: float = DEFAULT_REL_TOL,
+    max_vms: int = 64,
+    sensitivity: bool = True,
+    what_ifs: Sequence[WhatIf] | None = DEFAULT_WHAT_IFS,
+    knee: bool = True,
+    as_of: _dt.date | None = None,
+) -> SizingResult:
+    """Size every VM in ``vms`` under ``slo`` and recommend the cheapest option that meets it.
+
+    ``variant`` is the base variant (usually empty). Sensitivity repeats the decision with each
+    group of :data:`SENSITIVITY_GROUPS` at the ``low`` and ``high`` ends of its plausible range;
+    ``what_ifs`` are evaluated at the recommended size and re-decided. ``as_of`` (default
+    today) decides whether a size is retired. Raises :class:`EpcsimError` for an empty ``vms``.
+    """
+    if not vms:
+        raise EpcsimError("sizing: no VM sizes to evaluate")
+    unique: dict[str, VmSize] = {}
+    for vm_size in vms:
+        unique.setdefault(vm_size.size, vm_size)  # the first entry of each name wins
+    vms = list(unique.values())
+    ev = evaluate if isinstance(evaluate, CachedEvaluator) else CachedEvaluator(evaluate)
+    base = dict(variant or {})
+    day = as_of or _dt.date.today()
+    by_name = {vm.size: vm for vm in vms}
+    best, caps, options = _decide(ev, vms, slo, base, rel_tol, max_vms, prune=False)
+    order = {vm.size: i for i, vm in enumerate(vms)}
+    hints = {c.vm_size: c.capacity_ops_s for c in caps if c.capacity_ops_s > 0}
+    caps.sort(key=lambda c: order[c.vm_size])
+    options.sort(key=lambda o: order[o.vm_size])
+
+    reasons: list[str] = []
+    chosen = best
+    if best is not None and not best.within_budget:
+        reasons.append(f"No option meets the budget of ${slo.budget_usd_per_month:,.0f}/month: "
+                       f"the cheapest that meets the latency objective, {best.vm_count} x "
+                       f"{best.vm_size}, costs ${best.usd_per_month:,.0f}/month.")
+        chosen = None
+    if best is None:
+        reasons.append(f"No size meets {slo.describe()} with at most {max_vms} VMs.")
+    result_knee: Knee | None = None
+    succ: Successor | None = None
+    bind: str | None = None
+    cap_map = {c.vm_size: c for c in caps}
+    if chosen is not None:
+        cap = cap_map[chosen.vm_size]
+        vm = by_name[chosen.vm_size]
+        bind = cap.binding_resource
+        bound = "at least " if cap.capacity_is_lower_bound else ""
+        reasons.append(
+            f"{chosen.vm_count} x {chosen.vm_size} is the cheapest option that meets "
+            f"{slo.describe()}: one VM sustains {bound}{cap.capacity_ops_s:,.0f} ops/s within "
+            f"the bound (bisection to {rel_tol:.0%}), leaving {chosen.headroom_left_fraction:.0%}"
+            f" headroom at the target, for ${chosen.usd_per_month:,.0f}/month.")
+        reasons.append(f"At that size the binding resource is {cap.binding_resource}: "
+                       f"{cap.binding_reason}.")
+        for opt in sorted(options, key=lambda o: by_name[o.vm_size].linux_usd_per_hour):
+            if opt.vm_size == chosen.vm_size:
+                continue
+            other = cap_map[opt.vm_size]
+            if not opt.feasible:
+                reasons.append(f"{opt.vm_size} is ruled out ({other.binding_resource}): "
+                               f"{opt.note}.")
+            elif opt.usd_per_month <= chosen.usd_per_month * 1.5 or other.binding_resource in (
+                    BIND_EPC, BIND_KSGXD):
+                reasons.append(
+                    f"{opt.vm_size} needs {opt.vm_count} VM(s) for "
+                    f"${opt.usd_per_month:,.0f}/month "
+                    f"(+${opt.usd_per_month - chosen.usd_per_month:,.0f}); it is limited by "
+                    f"{other.binding_resource}: {other.binding_reason}.")
+        if knee:
+            result_knee = find_knee(ev, vm, max(cap.capacity_ops_s, slo.target_load_ops_s),
+                                    base)
+            reasons.append(f"EPC knee at {vm.size}: {result_knee.note}.")
+        succ = _successor(ev, chosen, cap, vm, vms, slo, base, rel_tol, max_vms, day)
+        if succ is not None:
+            reasons.append(succ.note + ".")
+
+    cases: list[SensitivityCase] = []
+    if sensitivity and chosen is not None:
+        params = cost_parameters()
+        for group, names in SENSITIVITY_GROUPS.items():
+            for end in ("low", "high"):
+                costs = {n: float(getattr(params[n], end)) for n in names if n in params}
+                merged = {**base, "costs": {**base.get("costs", {}), **costs}}
+                alt, _, _ = _decide(ev, vms, slo, merged, rel_tol, max_vms, prune=True,
+                                    hints=hints)
+                same_size = alt is not None and alt.vm_size == chosen.vm_size
+                same = same_size and alt is not None and alt.vm_count == chosen.vm_count
+                if alt is None:
+                    note = "no size meets the objectives"
+                elif same:
+                    note = f"holds: {alt.vm_count} x {alt.vm_size}"
+                elif same_size:
+                    note = (f"same size, {alt.vm_count} VM(s) instead of {chosen.vm_count} "
+                            f"(${alt.usd_per_month:,.0f}/month)")
+                else:
+                    note = (f"changes to {alt.vm_count} x {alt.vm_size} "
+                            f"(${alt.usd_per_month:,.0f}/month)")
+                cases.append(SensitivityCase(group, end, costs,
+                                             alt.vm_size if alt else None,
+                                             alt.vm_count if alt else 0,
+                                             alt.usd_per_month if alt else None,
+                                             same_size, same, note))
+        held = sum(c.same_size for c in cases)
+        reasons.append(f"Sensitivity: the recommendation holds in {held} of {len(cases)} cases "
+                       "with the least certain cost parameters at the ends of their ranges"
+                       + ("." if held == len(cases) else
+                          "; see the sensitivity table for the cases where it changes."))
+
+    results: list[WhatIfResult] = []
+    if what_ifs and chosen is not None:
+        cap = cap_map[chosen.vm_size]
+        vm = by_name[chosen.vm_size]
+        for w in what_ifs:
+            merged = {**base, **w.variant}
+            wcap = capacity_search(ev, vm, slo, merged, rel_tol=rel_tol,
+                                   start_ops_s=hints.get(vm.size))
+            alt, _, _ = _decide(ev, vms, slo, merged, rel_tol, max_vms, prune=True,
+                                hints=hints)
+            change = (wcap.capacity_ops_s / cap.capacity_ops_s - 1.0
+                      if cap.capacity_ops_s > 0 else None)
+            monthly = alt.usd_per_month - chosen.usd_per_month if alt else None
+            if wcap.meets_at_any_load:
+                note = (f"{vm.size} capacity {cap.capacity_ops_s:,.0f} -> "
+                        f"{wcap.capacity_ops_s:,.0f} ops/s"
+                        + (f" ({change:+.0%})" if change is not None else ""))
+            else:
+                note = f"{vm.size} {wcap.binding_reason}"
+            if alt is not None and monthly is not None:
+                note += (f"; cheapest option {alt.vm_count} x {alt.vm_size}, "
+                         f"{monthly:+,.0f} USD/month")
+            results.append(WhatIfResult(w.name, w.description, dict(w.variant), vm.size,
+                                        cap.capacity_ops_s, wcap.capacity_ops_s, change,
+                                        alt.vm_size if alt else None,
+                                        alt.vm_count if alt else 0,
+                                        alt.usd_per_month if alt else None, monthly, note))
+
+    probes = [
+        {"vm_size": p.vm_size, "load_ops_s": p.load_ops_s,
+         "meets": _meets(p.metrics, p.load_ops_s, slo),
+         **{k: v for k, v in p.metrics.items()
+            if k.startswith("latency_") or k in ("throughput_ops_s", "vcpu_utilisation")}}
+        for p in ev.probes if p.variant == base
+    ]
+    return SizingResult(slo, day.isoformat(), rel_tol, caps, options, chosen, reasons, bind,
+                        result_knee, succ, cases, results, probes, ev.calls, ev.hits, base)
+
+

@@ -1,0 +1,161 @@
+"""``epcsim validate``: predict every measured point, score every series, and regenerate the
+table and figure of docs/validation.md.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from epcsim.errors import EpcsimError
+from epcsim.validation.harness import simulate_enclave_build, simulate_hash_join
+from epcsim.validation.published import Measurement, default_validation_dir, load_measurements
+from epcsim.validation.scoring import SERIES, PointResult, ValidationReport, score_series
+
+
+def _predict_job(job: tuple[str, str, float, float, int | None]) -> dict[str, float]:
+    driver, scenario, x, probe_mib, sample = job
+    if driver == "hash_join":
+        p = simulate_hash_join(scenario, x, probe_mib, probe_sample_batches=sample)
+        return {"throughput_mrec_s": p.throughput_mrec_s, "ewb_pages": p.ewb_pages,
+                "join_time_s": p.join_time_s, "faults": p.faults}
+    if driver == "enclave_build":
+        return {"build_time_s": simulate_enclave_build(scenario, x)}
+    raise EpcsimError(f"unknown validation driver {driver!r}")
+
+
+def run_validation(directory: str | Path | None = None, *,
+                   series: Iterable[str] | None = None, workers: int = 1,
+                   probe_sample_batches: int | None = 192,
+                   progress: Callable[[str], None] | None = None) -> ValidationReport:
+    """Predict every point of the chosen series and score them.
+
+    Args:
+        directory: the validation folder (scenarios + published-measurements.csv); default
+            :func:`default_validation_dir`.
+        series: series ids to run (default: all of :data:`SERIES`).
+        workers: processes for the simulations (1 = in this process).
+        probe_sample_batches: see :func:`simulate_hash_join` (``None`` = whole probe phase).
+        progress: called with a line of text per finished simulation.
+    """
+    t0 = time.perf_counter()
+    folder = Path(directory) if directory is not None else default_validation_dir()
+    measurements = load_measurements(folder / "published-measurements.csv")
+    by_series: dict[str, list[Measurement]] = {}
+    for m in measurements:
+        by_series.setdefault(m.series, []).append(m)
+    known = {s.series: s for s in SERIES}
+    chosen = list(series) if series is not None else [s.series for s in SERIES]
+    for name in chosen:
+        if name not in known:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise EpcsimError(f"unknown validation series {name!r} (known: "
+                              f"{', '.join(known)}{hint})")
+        if name not in by_series:
+            raise EpcsimError(f"{folder / 'published-measurements.csv'}: no rows for series "
+                              f"{name!r}")
+    jobs: dict[tuple[str, str, float, float, int | None], dict[str, float]] = {}
+    for name in chosen:
+        spec = known[name]
+        path = folder / spec.scenario
+        if not path.is_file():
+            raise EpcsimError(f"{path}: validation scenario not found")
+        for m in by_series[name]:
+            jobs.setdefault((spec.driver, str(path), m.x_value, spec.probe_mib,
+                             probe_sample_batches), {})
+    keys = list(jobs)
+    if workers > 1 and len(keys) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for key, value in zip(keys, pool.map(_predict_job, keys), strict=True):
+                jobs[key] = value
+                if progress:
+                    progress(f"{Path(key[1]).name} x={key[2]:g}")
+    else:
+        for key in keys:
+            jobs[key] = _predict_job(key)
+            if progress:
+                progress(f"{Path(key[1]).name} x={key[2]:g}")
+    results = []
+    for name in chosen:
+        spec = known[name]
+        pts = []
+        for m in sorted(by_series[name], key=lambda m: m.x_value):
+            pred = jobs[(spec.driver, str(folder / spec.scenario), m.x_value, spec.probe_mib,
+                         probe_sample_batches)][spec.quantity]
+            pts.append(PointResult(x=m.x_value, x_unit=m.x_unit, measured=m.value,
+                                   predicted=pred, unit=m.unit, error=pred / m.value - 1,
+                                   scored=m.x_value not in spec.inputs, x_name=m.x_name))
+        results.append(score_series(spec, pts))
+    settings = {"directory": str(folder), "probe_sample_batches": probe_sample_batches,
+                "workers": workers}
+    return ValidationReport(results, time.perf_counter() - t0, settings)
+
+
+# -- docs: the figure and the table (read results only; never run the model) -----------------
+
+TABLE_START = "<!-- validation-table:start (generated by `epcsim validate --write-docs`) -->"
+TABLE_END = "<!-- validation-table:end -->"
+
+
+def plot_validation(report: ValidationReport, path: str | Path) -> Path:
+    """Predicted against measured curves, one panel per series, written to ``path`` (PNG)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    n = len(report.series)
+    cols = 2 if n > 1 else 1
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(5.2 * cols, 3.6 * rows), dpi=110)
+    FigureCanvasAgg(fig)
+    for k, s in enumerate(report.series):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        xs = [p.x for p in s.points]
+        ax.plot(xs, [p.measured for p in s.points], "o-", color="black", label="measured")
+        ax.plot(xs, [p.predicted for p in s.points], "s--", color="tab:red",
+                label="epcsim")
+        if s.spec.target == "knee":
+            ax.axvline(s.details["knee_measured"], color="grey", lw=0.8, ls=":")
+        if s.spec.quantity in ("ewb_pages", "build_time_s") or s.spec.target == "knee":
+            ax.set_yscale("log")
+        if s.spec.quantity == "build_time_s":
+            ax.set_xscale("log")
+        unit = s.points[0].unit if s.points else ""
+        if s.points:
+            ax.set_xlabel(f"{s.points[0].x_name.replace('_', ' ')} [{s.points[0].x_unit}]")
+        ax.set_ylabel(unit)
+        ax.set_title(f"{s.spec.series}: {'pass' if s.passed else 'miss'}", fontsize=9)
+        ax.grid(True, which="both", lw=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out)
+    return out
+
+
+def write_docs(report: ValidationReport, docs_dir: str | Path) -> list[Path]:
+    """Regenerate ``validation.png`` and the table between the markers of
+    ``validation.md`` in ``docs_dir`` (the prose around the markers is kept)."""
+    docs = Path(docs_dir)
+    md = docs / "validation.md"
+    try:
+        text = md.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise EpcsimError(f"{md}: cannot read ({exc.strerror})") from None
+    if TABLE_START not in text or TABLE_END not in text:
+        raise EpcsimError(f"{md}: the table markers are missing ({TABLE_START!r} ... "
+                          f"{TABLE_END!r})")
+    head, rest = text.split(TABLE_START, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    settings = (f"\n_Settings: probe sample {report.settings['probe_sample_batches']} "
+                f"batches; {report.passed} of {len(report.series)} series meet their "
+                f"target._\n")
+    new = f"{head}{TABLE_START}\n{report.markdown_table()}\n{settings}{TABLE_END}{tail}"
+    md.write_text(new, encoding="utf-8")
+    png = plot_validation(report, docs / "validation.png")
+    return [md, png]

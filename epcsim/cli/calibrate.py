@@ -6,6 +6,11 @@ Three modes (docs/calibration.md, docs/measurements.md):
   least squares (:func:`epcsim.validation.calibration.fit_costs`); prints the fitted values with
   standard errors and 95 % intervals, every point's relative error and the RMSE, and writes
   a cost profile (a ``costs:`` YAML block) with ``--out``.
+- ``epcsim calibrate --corpus --fit ecall_cycles,ocall_cycles``: the same fit against the
+  ``fit`` series of the validation corpus (:func:`epcsim.validation.corpus_fit.fit_corpus`;
+  ``test`` series are never used), which is how the packaged defaults are set; ``--out``
+  writes the fitted values with their standard errors and series as CSV rows for
+  epcsim/reference/data/cost_parameters.csv.
 - ``epcsim calibrate --from-profile calls.csv --requests N``: prints a scenario operation
   skeleton (ECALLs/OCALLs per request, host time per OCALL) from a call profile.
 - ``epcsim calibrate --from-counters epc.csv --x-key K --x-value V``: prints calibration
@@ -29,6 +34,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("measurements", nargs="?", type=Path,
                    help="CSV: x_key, x_value, metric, value[, vm_size]")
     p.add_argument("--scenario", type=Path, help="the scenario the measurements belong to")
+    p.add_argument("--corpus", type=Path, nargs="?", const=Path(), default=None,
+                   metavar="CORPUS_DIR",
+                   help="fit to the fit series of the validation corpus (default folder: "
+                        "validation/corpus) instead of MEASUREMENTS.csv")
+    p.add_argument("--series", action="append", default=None, metavar="ID",
+                   help="with --corpus: only these fit series (repeatable)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="with --corpus: simulation processes (default 2, at most 64)")
     p.add_argument("--fit", help="comma-separated cost parameters to fit, e.g. "
                                  "ewb_cycles,eldu_cycles")
     p.add_argument("--bounds", action="append", default=[], metavar="NAME=LOW:HIGH",
@@ -87,12 +100,57 @@ def _from_counters(args: argparse.Namespace) -> int:
     return 0
 
 
+def _corpus(args: argparse.Namespace) -> int:
+    import csv
+
+    from epcsim.validation.calibration import parse_bounds
+    from epcsim.validation.corpus_fit import fit_corpus
+
+    if not args.fit:
+        raise EpcsimError("--corpus needs --fit NAME[,NAME...]")
+    if not 1 <= args.workers <= 64:
+        raise EpcsimError(f"--workers: expected an integer from 1 to 64, found {args.workers}")
+    if args.max_evals < 2:
+        raise EpcsimError(f"--max-evals: expected an integer >= 2, found {args.max_evals}")
+    params = [p.strip() for p in args.fit.split(",") if p.strip()]
+
+    def progress(line: str) -> None:
+        if not (args.quiet or args.json):
+            print(f"  {line}", file=sys.stderr)
+
+    folder = args.corpus if args.corpus != Path() else None
+    result = fit_corpus(params, folder=folder, series=args.series,
+                        bounds=parse_bounds(args.bounds), rel_step=args.rel_step,
+                        max_evals=args.max_evals, workers=args.workers, progress=progress)
+    if args.json:
+        json.dump(result.to_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(result.format())
+    if args.out is not None:
+        series = ";".join(result.settings.get("series", []))
+        try:
+            with args.out.open("w", encoding="utf-8", newline="") as fh:
+                w = csv.writer(fh, lineterminator="\n")
+                w.writerow(["name", "fit_value", "fit_std_error", "fit_series"])
+                for name in result.params:
+                    w.writerow([name, f"{result.values[name]:.6g}",
+                                f"{result.std_errors[name]:.3g}", series])
+        except OSError as exc:
+            raise EpcsimError(f"{args.out}: cannot write ({exc.strerror})") from None
+        print(f"fitted values: {args.out}", file=sys.stderr)
+    return 0
+
+
 def main(args: argparse.Namespace) -> int:
     modes = [args.measurements is not None, args.from_profile is not None,
-             args.from_counters is not None]
+             args.from_counters is not None, args.corpus is not None]
     if sum(modes) != 1:
         raise EpcsimError("give exactly one of: MEASUREMENTS.csv (with --scenario and --fit), "
-                          "--from-profile CALLS.csv, --from-counters EPC.csv")
+                          "--corpus (with --fit), --from-profile CALLS.csv, "
+                          "--from-counters EPC.csv")
+    if args.corpus is not None:
+        return _corpus(args)
     if args.from_profile is not None:
         return _from_profile(args)
     if args.from_counters is not None:

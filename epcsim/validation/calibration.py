@@ -307,8 +307,6 @@ def fit_costs(scenario: str | Path | Mapping[str, Any], points: Sequence[Calibra
         EpcsimError: unknown parameters, bad bounds, too few points, parameters the data
             cannot determine.
     """
-    from scipy.optimize import least_squares
-    from scipy.stats import t as student_t
 
     from epcsim.scenario import load_scenario
 
@@ -348,6 +346,25 @@ def fit_costs(scenario: str | Path | Mapping[str, Any], points: Sequence[Calibra
     base = load_scenario(scenario, overrides)
     start = {p: min(max(float(base.costs[p]), bnd[p][0]), bnd[p][1]) for p in params}
     ev = _Evaluator(scenario, overrides, points, params, replication)
+    return solve(ev, points, params, start, bnd, rel_step=rel_step, max_evals=max_evals,
+                 progress=progress, t0=t0,
+                 settings={"rel_step": rel_step, "replication": replication,
+                           "overrides": list(overrides)})
+
+
+def solve(ev: Any, points: Sequence[CalibrationPoint], params: Sequence[str],
+          start: Mapping[str, float], bnd: Mapping[str, tuple[float, float]], *,
+          rel_step: float, max_evals: int, progress: Callable[[str], None] | None,
+          t0: float, settings: Mapping[str, Any]) -> CalibrationResult:
+    """Bounded least squares of the relative residuals of ``ev.metrics(values)`` against the
+    points' values, with the identifiability checks and standard errors of the module
+    docstring. ``ev`` has ``metrics(values) -> array`` (one prediction per point, cached by
+    values), ``cache`` and ``runs``."""
+    from scipy.optimize import least_squares
+    from scipy.stats import t as student_t
+
+    params = list(params)
+    n, k = len(points), len(params)
     measured = np.array([pt.value for pt in points])
     scale = np.array([start[p] for p in params])
 
@@ -431,13 +448,12 @@ def fit_costs(scenario: str | Path | Mapping[str, Any], points: Sequence[Calibra
     pred = ev.metrics(values)
     rel = list(pred / measured - 1.0)
     return CalibrationResult(
-        params=params, start=start, values=values, std_errors=se, ci95=ci, bounds=bnd,
+        params=params, start=dict(start), values=values, std_errors=se, ci95=ci, bounds=dict(bnd),
         points=list(points), predicted=[float(x) for x in pred],
         relative_errors=[float(x) for x in rel],
         rmse_relative=float(math.sqrt(np.mean(np.square(rel)))), evaluations=evals,
         success=success, message=message, wall_s=time.perf_counter() - t0,
-        settings={"rel_step": rel_step, "replication": replication,
-                  "overrides": list(overrides), "model_runs": ev.runs})
+        settings={**settings, "model_runs": ev.runs})
 
 
 class _Budget(Exception):

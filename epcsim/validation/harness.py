@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,15 +15,17 @@ import numpy as np
 
 from epcsim.errors import EpcsimError
 from epcsim.units import PAGE_BYTES
-from epcsim.validation.published import (
-    BATCH_HORIZON_S,
-    BITMAP_BYTES_PER_TUPLE,
-    MIB,
-    SCENARIO_BATCH_PAGES,
-    TUPLE_BYTES,
-    TUPLES_PER_PAGE,
-)
 
+MIB = 2**20
+#: TeeBench tuples: 4-byte key + 4-byte payload (scripts: 131072 tuples per "MB").
+TUPLE_BYTES = 8
+TUPLES_PER_PAGE = PAGE_BYTES // TUPLE_BYTES
+#: CHT bitmap: one 64-bit word (32 bits used + 32-bit prefix count) per 32 tuple slots.
+BITMAP_BYTES_PER_TUPLE = 8 / 32
+#: Batch size of the scenario files' join operations (pages of tuples per operation).
+SCENARIO_BATCH_PAGES = 16
+#: Far-away horizon for batch jobs (the model skips idle time, so this costs nothing).
+BATCH_HORIZON_S = 3600.0
 
 @dataclass(frozen=True)
 class JoinPrediction:
@@ -92,7 +95,8 @@ def _join_overrides(scenario: Any, layout: dict[str, int]) -> list[str]:
 
 def simulate_hash_join(scenario_path: str | Path, build_mib: float, probe_mib: float,
                        *, probe_sample_batches: int | None = 192,
-                       seed: int | None = None) -> JoinPrediction:
+                       seed: int | None = None,
+                       overrides: Sequence[str] = ()) -> JoinPrediction:
     """Run the TeeBench CHT join of ``scenario_path`` with |R| = ``build_mib`` MiB and
     |S| = ``probe_mib`` MiB to completion (see the module docstring).
 
@@ -103,15 +107,16 @@ def simulate_hash_join(scenario_path: str | Path, build_mib: float, probe_mib: f
     after the build, before any straggling last batches) carries the phase on to its
     ``N``-th completion, unless a straggler of the sample ends later; the batches left add
     the second half's faults per batch as evictions (in steady state every fault needs one
-    eviction)."""
+    eviction). ``overrides``: ``key=value`` assignments applied to the scenario first (cost
+    parameters in calibration)."""
     from epcsim.model import ArrivalConfig, PhaseConfig, simulate
     from epcsim.scenario import load_scenario, resolve_vm_sizes
     from epcsim.study.configure import model_config
 
     t0 = time.perf_counter()
-    base = load_scenario(scenario_path)
+    base = load_scenario(scenario_path, list(overrides))
     layout = join_layout(build_mib, probe_mib)
-    scn = load_scenario(scenario_path, _join_overrides(base, layout))
+    scn = load_scenario(scenario_path, [*overrides, *_join_overrides(base, layout)])
     vm = resolve_vm_sizes(scn)[0]
     cfg = model_config(scn, vm)
     batch = layout["batch_pages"]
@@ -185,13 +190,15 @@ def simulate_hash_join(scenario_path: str | Path, build_mib: float, probe_mib: f
 
 # -- enclave build time -----------------------------------------------------------------------
 
-def simulate_enclave_build(scenario_path: str | Path, heap_mib: float) -> float:
+def simulate_enclave_build(scenario_path: str | Path, heap_mib: float, *,
+                           overrides: Sequence[str] = ()) -> float:
     """Predicted build time (s) of the scenario's only enclave with a ``heap_mib`` MiB heap
-    region (enclave size = heap + the scenario's size beyond its regions)."""
+    region (enclave size = heap + the scenario's size beyond its regions); ``overrides`` are
+    applied to the scenario first."""
     from epcsim.scenario import load_scenario, resolve_vm_sizes
     from epcsim.study.execute import simulate_scenario as simulate_run
 
-    base = load_scenario(scenario_path)
+    base = load_scenario(scenario_path, list(overrides))
     if len(base.enclaves) != 1 or len(base.enclaves[0].regions) != 1:
         raise EpcsimError(f"{scenario_path}: a build-time validation scenario needs one "
                           f"enclave with one region (the heap)")
@@ -200,6 +207,7 @@ def simulate_enclave_build(scenario_path: str | Path, heap_mib: float) -> float:
     extra = enc.size_bytes - region.size_bytes
     heap = round(heap_mib * MIB)
     scn = load_scenario(scenario_path, [
+        *overrides,
         f"enclaves.{enc.name}.size={heap + extra}",
         f"enclaves.{enc.name}.regions.{region.name}.size={heap}"])
     vm = resolve_vm_sizes(scn)[0]

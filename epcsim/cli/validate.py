@@ -41,6 +41,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def main(args: argparse.Namespace) -> int:
+    from epcsim.report.tables import Table, text_table
     from epcsim.validation import run_validation, write_docs
 
     if args.workers < 1:
@@ -58,9 +59,16 @@ def main(args: argparse.Namespace) -> int:
         json.dump(report.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print(report.format_points())
+        for n, s in enumerate(report.series):
+            if n:
+                print()
+            print(text_table(Table.of(["x", "measured", "predicted", "error", "note"],
+                                      s.point_rows(), align="rrrrl",
+                                      title=f"{s.spec.series} ({s.spec.scenario}), {s.unit}")))
         print()
-        print(report.format_summary())
+        print(text_table(Table.of(["series", "target", "achieved", "result"],
+                                  report.summary_rows(), align="llll",
+                                  notes=[report.summary_note()])))
         print("Why each series passes or misses: docs/validation.md")
     if args.write_docs is not None:
         for path in write_docs(report, args.write_docs):

@@ -72,6 +72,18 @@ class SeriesResult:
     passed: bool
     details: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def unit(self) -> str:
+        """The unit of the measured and predicted values."""
+        return self.points[0].unit if self.points else ""
+
+    def point_rows(self) -> list[tuple[str, str, str, str, str]]:
+        """Per point, as text: x with its unit, measured, predicted (4 significant digits),
+        the relative error, and a note for points used as inputs (not scored)."""
+        return [(f"{p.x:g} {p.x_unit}".strip(), f"{p.measured:.4g}", f"{p.predicted:.4g}",
+                 f"{p.error:+.1%}", "" if p.scored else "input, not scored")
+                for p in self.points]
+
 
 def knee(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, int]:
     """The knee of a throughput curve: ``(position, drop, i)`` where ``i`` maximises
@@ -159,49 +171,30 @@ class ValidationReport:
             } for s in self.series],
         }
 
-    def format_points(self) -> str:
-        """Plain-text table: every point, measured, predicted and error."""
-        lines = []
-        for s in self.series:
-            lines.append(f"{s.spec.series} ({s.spec.scenario})")
-            unit = s.points[0].unit if s.points else ""
-            lines.append(f"  {'x':>10}  {'measured':>12}  {'predicted':>12}  {'error':>8}"
-                         f"   [{unit}]")
-            for p in s.points:
-                mark = "" if p.scored else "  (input, not scored)"
-                lines.append(f"  {p.x:>7g} {p.x_unit:<2}  {p.measured:>12.4g}  "
-                             f"{p.predicted:>12.4g}  {p.error:>+8.1%}{mark}")
-        return "\n".join(lines)
+    def summary_rows(self) -> list[tuple[str, str, str, str]]:
+        """Per series: its id, the target, what was achieved, ``pass`` or ``MISS`` (the
+        terminal table of ``epcsim validate`` is laid out by :mod:`epcsim.report.tables`)."""
+        return [(s.spec.series, s.target_text, s.achieved_text, "pass" if s.passed else "MISS")
+                for s in self.series]
 
-    def format_summary(self) -> str:
-        """Plain-text summary: per series, the target, what was achieved, pass/miss."""
-        rows = [("series", "target", "achieved", "result")]
-        rows += [(s.spec.series, s.target_text, s.achieved_text,
-                  "pass" if s.passed else "MISS") for s in self.series]
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        out = []
-        for n, r in enumerate(rows):
-            out.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
-            if n == 0:
-                out.append("  ".join("-" * w for w in widths))
-        out.append(f"{self.passed} of {len(self.series)} series meet their target "
-                   f"({self.wall_s:.1f} s)")
-        return "\n".join(out)
+    def summary_note(self) -> str:
+        """One line: how many series meet their target, and the wall time."""
+        return (f"{self.passed} of {len(self.series)} series meet their target "
+                f"({self.wall_s:.1f} s)")
 
     def markdown_table(self) -> str:
-        """The summary and the points as Markdown (for docs/validation.md)."""
+        """The summary and the points as Markdown (for docs/validation.md; the numbers as in
+        :meth:`SeriesResult.point_rows`)."""
         out = ["| series | target | achieved | result |", "|---|---|---|---|"]
         for s in self.series:
             out.append(f"| `{s.spec.series}` | {s.target_text} | {s.achieved_text} | "
                        f"{'pass' if s.passed else '**miss**'} |")
         for s in self.series:
-            unit = s.points[0].unit if s.points else ""
-            out += ["", f"**{s.spec.series}** (`validation/{s.spec.scenario}`), {unit}:", "",
+            out += ["", f"**{s.spec.series}** (`validation/{s.spec.scenario}`), {s.unit}:", "",
                     "| x | measured | predicted | error |", "|---:|---:|---:|---:|"]
-            for p in s.points:
-                note = " (input)" if not p.scored else ""
-                out.append(f"| {p.x:g} {p.x_unit}{note} | {p.measured:.4g} | "
-                           f"{p.predicted:.4g} | {p.error:+.1%} |")
+            for x, measured, predicted, error, note in s.point_rows():
+                suffix = " (input)" if note else ""
+                out.append(f"| {x}{suffix} | {measured} | {predicted} | {error} |")
         return "\n".join(out)
 
 

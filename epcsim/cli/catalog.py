@@ -33,15 +33,15 @@ def main(args: argparse.Namespace) -> int:
         return 0
     header = ("size", "series", "vCPUs", "mem GiB", "EPC MiB", "SGX", "clock GHz",
               "USD/h", "status")
-    rows = []
+    table_rows = []
     for vm in sizes:
         status = f"retired {vm.retires_on}" if vm.is_retired() else (
             f"retires {vm.retires_on}" if vm.retires_on else "")
-        rows.append((vm.size, vm.series, str(vm.vcpus), f"{vm.memory_gib:g}",
-                     f"{vm.epc_mib:g}", str(vm.sgx_generation),
-                     f"{vm.base_ghz:g}/{vm.turbo_ghz:g}", f"{vm.linux_usd_per_hour:.3f}",
-                     status))
-    print(text_table(Table.of(header, rows, align="llrrrrrrl")))
+        table_rows.append((vm.size, vm.series, str(vm.vcpus), f"{vm.memory_gib:g}",
+                           f"{vm.epc_mib:g}", str(vm.sgx_generation),
+                           f"{vm.base_ghz:g}/{vm.turbo_ghz:g}",
+                           f"{vm.linux_usd_per_hour:.3f}", status))
+    print(text_table(Table.of(header, table_rows, align="llrrrrrrl")))
     print("\nPrices: Linux pay-as-you-go USD/hour as of 2023-06-26 (mostly unverified; see "
           "`epcsim catalog --json` for each row's sources and confidence).")
     return 0

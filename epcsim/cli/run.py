@@ -54,7 +54,8 @@ def headline(aggregate: pd.DataFrame, sweep_keys: list[str]) -> str:
     if aggregate.empty:
         return "no successful runs"
     rows = []
-    for _, r in aggregate.iterrows():
+    for _, series in aggregate.iterrows():
+        r = series.to_dict()
         thr = r.get("throughput_ops_s", math.nan)
         usd = r.get("usd_per_hour", math.nan)
         per_m = usd / (thr * 3600) * 1e6 if thr and math.isfinite(thr) and thr > 0 else math.nan

@@ -46,7 +46,17 @@ _WHERE = {
     "write_report": "epcsim.report.build",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "FIGURES_DIR",
+    "HTML_NAME",
+    "MD_NAME",
+    "aggregate_runs",
+    "build_report",
+    "load_results",
+    "report_from_results",
+    "sizing_frames",
+    "write_report",
+]
 
 
 def __getattr__(name: str) -> Any:

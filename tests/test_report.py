@@ -160,6 +160,23 @@ def test_html_says_what_the_issue_asks(results: tuple[Path, dict[str, Any]]) -> 
     assert "<b>with</b>" not in text
 
 
+def test_user_text_is_escaped_in_html_and_the_markup_comes_from_templates() -> None:
+    summary = synthetic_summary(AnalyticEvaluator(), rates=(5e3,), replications=2)
+    evil = 'Cache <script>alert("x")</script> & <img src=x onerror=alert(1)> test'
+    info = {"name": "a<b>&c", "scenario": {"description": evil, "plan": "x"},
+            "provenance": {"note": "</ul><script>"}}
+    page, md, _ = build_report(summary, None, info)
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &lt;img src=x" in page
+    assert "<title>epcsim report: a&lt;b&gt;&amp;c</title>" in page
+    assert "note: &lt;/ul&gt;&lt;script&gt;" in page
+    assert not re.search(r"<script|<img src=x|<b>", page)
+    assert evil in md  # Markdown is text: written as given
+    build = Path(__file__).resolve().parent.parent / "epcsim" / "report"
+    for module in build.glob("*.py"):  # no HTML assembled in Python
+        assert not re.search(r"<(/?)(p|h\d|table|tr|td|th|ul|li|div|img|html|pre)\b",
+                             module.read_text("utf-8")), module.name
+
+
 def test_sizing_frames_are_tidy(results: tuple[Path, dict[str, Any]]) -> None:
     sizing: SizingResult = results[1]["sizing"]
     frames = sizing_frames(sizing)
@@ -179,7 +196,8 @@ def test_markdown_twin_links_existing_figures(results: tuple[Path, dict[str, Any
     for link in links:
         assert (folder / link).is_file()
     assert "| VM size |" in md and "Recommendation and reasons" in md
-    assert md.count("|---|") >= 5
+    rules = re.findall(r"^\|(?:-{3}:?\|)+$", md, re.M)
+    assert len(rules) >= 5 and all("---:|" in r for r in rules[:3])  # numbers right-aligned
 
 
 def test_epcsim_report_reproduces_the_same_bytes(results: tuple[Path, dict[str, Any]]

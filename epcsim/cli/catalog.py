@@ -7,6 +7,7 @@ import json
 import sys
 
 from epcsim.reference.catalog import load_catalog
+from epcsim.report.tables import Table, text_table
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
@@ -32,20 +33,15 @@ def main(args: argparse.Namespace) -> int:
         return 0
     header = ("size", "series", "vCPUs", "mem GiB", "EPC MiB", "SGX", "clock GHz",
               "USD/h", "status")
-    table = [header]
+    table_rows = []
     for vm in sizes:
         status = f"retired {vm.retires_on}" if vm.is_retired() else (
             f"retires {vm.retires_on}" if vm.retires_on else "")
-        table.append((vm.size, vm.series, str(vm.vcpus), f"{vm.memory_gib:g}",
-                      f"{vm.epc_mib:g}", str(vm.sgx_generation),
-                      f"{vm.base_ghz:g}/{vm.turbo_ghz:g}", f"{vm.linux_usd_per_hour:.3f}",
-                      status))
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    for n, r in enumerate(table):
-        print("  ".join(c.ljust(w) if i < 2 or i == len(r) - 1 else c.rjust(w)
-                        for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip())
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
+        table_rows.append((vm.size, vm.series, str(vm.vcpus), f"{vm.memory_gib:g}",
+                           f"{vm.epc_mib:g}", str(vm.sgx_generation),
+                           f"{vm.base_ghz:g}/{vm.turbo_ghz:g}",
+                           f"{vm.linux_usd_per_hour:.3f}", status))
+    print(text_table(Table.of(header, table_rows, align="llrrrrrrl")))
     print("\nPrices: Linux pay-as-you-go USD/hour as of 2023-06-26 (mostly unverified; see "
           "`epcsim catalog --json` for each row's sources and confidence).")
     return 0

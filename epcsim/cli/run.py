@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,60 +46,33 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.set_defaults(func=main)
 
 
-def _fmt(value: float | None, digits: int = 3) -> str:
-    if value is None or not math.isfinite(value):
-        return "-"
-    return f"{value:,.0f}" if abs(value) >= 10 ** digits else f"{value:.{digits}g}"
-
-
-def _fmt_s(seconds: float | None) -> str:
-    """A latency with a readable unit: ``1.16e-05`` -> ``11.6 us``."""
-    if seconds is None or not math.isfinite(seconds):
-        return "-"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if abs(seconds) >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-9:.3g} ns"
-
-
-def _pm(row: pd.Series, metric: str, fmt: Callable[[float], str] = _fmt) -> str:
-    """Mean and its 95% half-width relative to the mean: ``11.6 us ±0.7%``."""
-    mean = row.get(metric, math.nan)
-    text = fmt(mean)
-    low = row.get(f"{metric}_ci_low", math.nan)
-    if low is not None and math.isfinite(low) and math.isfinite(mean) and mean:
-        text += f" ±{abs(mean - low) / abs(mean):.1%}"
-    return text
-
-
 def headline(aggregate: pd.DataFrame, sweep_keys: list[str]) -> str:
     """One line per VM size and sweep point: throughput, latency, slowdown, paging, cost."""
+    from epcsim.report.format import compact, duration, plus_minus
+    from epcsim.report.tables import Table, text_table
+
     if aggregate.empty:
         return "no successful runs"
-    header = ["vm_size", *sweep_keys, "EPC MiB", "ops/s", "mean latency", "p99 latency",
-              "slowdown", "faults/s", "vCPU util", "USD/M ops"]
-    rows = [header]
-    for _, r in aggregate.iterrows():
+    rows = []
+    for _, series in aggregate.iterrows():
+        r = series.to_dict()
         thr = r.get("throughput_ops_s", math.nan)
         usd = r.get("usd_per_hour", math.nan)
         per_m = usd / (thr * 3600) * 1e6 if thr and math.isfinite(thr) and thr > 0 else math.nan
         util = r.get("vcpu_utilisation", math.nan)
         rows.append([str(r["vm_size"]), *[str(r.get(k)) for k in sweep_keys],
-                     _fmt(r.get("epc_mib", math.nan), digits=6),
-                     _pm(r, "throughput_ops_s"), _pm(r, "latency_mean_s", _fmt_s),
-                     _pm(r, "latency_p99_s", _fmt_s), _fmt(r.get("slowdown_vs_native")),
-                     _fmt(r.get("epc_faults_per_s", math.nan)),
-                     f"{util:.0%}" if math.isfinite(util) else "-", _fmt(per_m)])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = []
-    for n, row in enumerate(rows):
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                               for i, (c, w) in enumerate(zip(row, widths, strict=True))))
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    lines.append("(means over replications; ±: 95% confidence half-width relative to the "
-                 "mean; USD/M ops at the simulated throughput)")
-    return "\n".join(lines)
+                     compact(r.get("epc_mib", math.nan), digits=6),
+                     plus_minus(r, "throughput_ops_s"), plus_minus(r, "latency_mean_s", duration),
+                     plus_minus(r, "latency_p99_s", duration),
+                     compact(r.get("slowdown_vs_native")),
+                     compact(r.get("epc_faults_per_s", math.nan)),
+                     f"{util:.0%}" if math.isfinite(util) else "-", compact(per_m)])
+    header = ["vm_size", *sweep_keys, "EPC MiB", "ops/s", "mean latency", "p99 latency",
+              "slowdown", "faults/s", "vCPU util", "USD/M ops"]
+    return text_table(Table.of(
+        header, rows, align="l" + "r" * (len(header) - 1),
+        notes=["(means over replications; ±: 95% confidence half-width relative to the "
+               "mean; USD/M ops at the simulated throughput)"]))
 
 
 def _precision(args: argparse.Namespace, replications: int) -> object:

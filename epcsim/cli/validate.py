@@ -50,27 +50,21 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def text_table(header: list[str], rows: list[list[str]]) -> str:
-    """Plain columns: text left-aligned, numbers right-aligned."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(header)]
+    """Rows of the validation report as a terminal table (the shared formatter)."""
+    from epcsim.report.tables import Table
+    from epcsim.report.tables import text_table as layout
 
-    def numeric(cell: str) -> bool:
-        return cell[:1].isdigit() or (cell[:1] in "+-." and cell[1:2].isdigit())
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if numeric(c) else c.ljust(w)
-                         for c, w in zip(cells, widths, strict=True)).rstrip()
-
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+    return layout(Table.of(header, rows))
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    def esc(cell: str) -> str:
-        return cell.replace("|", "\\|")
+    """The same rows as a Markdown table for docs/validation.md (numbers right-aligned)."""
+    from epcsim.report.tables import Table, markdown_cell
 
-    out = ["| " + " | ".join(map(esc, header)) + " |",
-           "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(map(esc, r)) + " |" for r in rows]
+    table = Table.of(header, rows)
+    out = ["| " + " | ".join(markdown_cell(h) for h in table.header) + " |",
+           "|" + "|".join("---:" if r else "---" for r in table.right) + "|"]
+    out += ["| " + " | ".join(markdown_cell(c) for c in row) + " |" for row in table.rows]
     return "\n".join(out)
 
 

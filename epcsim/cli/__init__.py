@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from epcsim import __version__
-from epcsim.errors import EpcsimError
+from epcsim.errors import MAX_MESSAGE_LINE_CHARS, EpcsimError, clip
 
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMANDS = ("run", "check", "catalog", "schema", "trace", "report", "validate", "calibrate")
@@ -57,7 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EpcsimError as exc:
         if args.debug:
             raise
-        print(f"epcsim: error: {exc}" if "\n" not in str(exc) else f"epcsim: error:\n{exc}",
+        text = "\n".join(clip(line, MAX_MESSAGE_LINE_CHARS) for line in str(exc).split("\n"))
+        print(f"epcsim: error: {text}" if "\n" not in text else f"epcsim: error:\n{text}",
               file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:

@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from epcsim.errors import EpcsimError
+from epcsim.cli import options
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,8 +24,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="validation folder (default: ./validation, else the one beside "
                         "the package)")
     p.add_argument("--series", action="append", default=None, metavar="ID",
+                   type=options.text(),
                    help="only this series (repeatable; default: all)")
-    p.add_argument("--workers", type=int, default=2,
+    p.add_argument("--workers", type=options.int_in(1, options.MAX_WORKERS), default=2,
                    help="simulation processes (default 2; 1 = in-process)")
     p.add_argument("--full", action="store_true",
                    help="simulate every probe batch of the joins instead of a 192-batch "
@@ -43,8 +44,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def main(args: argparse.Namespace) -> int:
     from epcsim.validation import run_validation, write_docs
 
-    if args.workers < 1:
-        raise EpcsimError(f"--workers: expected an integer >= 1, found {args.workers}")
     quiet = args.json
 
     def progress(line: str) -> None:

@@ -37,6 +37,7 @@ from epcsim.errors import EpcsimError
 from epcsim.reference.catalog import HOURS_PER_MONTH, canonical_name, load_catalog
 from epcsim.reference.cost_parameters import cost_parameters
 from epcsim.report import plots
+from epcsim.scenario.loader import read_scenario_file
 from epcsim.sizing import SizingResult, knee_from_curve
 
 #: Metrics averaged over replications (those present in the frame are used).
@@ -712,8 +713,9 @@ def load_results(results_dir: str | os.PathLike[str]) -> tuple[
         path = root / name
         if path.is_file():
             try:
-                text = path.read_text("utf-8")
-                scen = json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
+                # YAML through the bounded loader: a results folder is input too (alias bombs)
+                scen = json.loads(path.read_text("utf-8")) if name.endswith(".json") \
+                    else read_scenario_file(path)[0]
             except (yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise EpcsimError(f"{path}: not readable ({exc})") from exc
             if isinstance(scen, dict):

@@ -30,8 +30,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("measurements", nargs="?", type=Path,
                    help="CSV: x_key, x_value, metric, value[, vm_size]")
     p.add_argument("--scenario", type=Path, help="the scenario the measurements belong to")
-    p.add_argument("--fit", type=options.text(1000), help="comma-separated cost parameters to fit, e.g. "
-                                 "ewb_cycles,eldu_cycles")
+    p.add_argument("--fit", type=options.text(1000),
+                   help="comma-separated cost parameters to fit, e.g. ewb_cycles,eldu_cycles")
     p.add_argument("--bounds", action="append", default=[], metavar="NAME=LOW:HIGH",
                    help="bounds in the parameter's unit (default: its plausible range)")
     from epcsim.scenario.overrides import add_set_argument
@@ -47,13 +47,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     g = p.add_argument_group("importing measured counters")
     g.add_argument("--from-profile", type=Path, metavar="CALLS.csv",
                    help="call profile: call_type, name, count, total_time_s")
-    g.add_argument("--requests", type=options.int_in(1, 10**15), help="requests served during the profile")
-    g.add_argument("--name", default="request", type=options.text(64), help="operation name for the skeleton")
+    g.add_argument("--requests", type=options.int_in(1, 10**15),
+                   help="requests served during the profile")
+    g.add_argument("--name", default="request", type=options.text(64),
+                   help="operation name for the skeleton")
     g.add_argument("--from-counters", type=Path, metavar="EPC.csv",
                    help="EPC counters: t_s, pages_evicted[, pages_loaded, free_pages]")
-    g.add_argument("--x-key", type=options.text(), help="with --from-counters: the scenario key path measured")
-    g.add_argument("--x-value", type=options.text(), help="with --from-counters: its value during the interval")
-    g.add_argument("--vm-size", type=options.text(64), help="with --from-counters: the VM size measured on")
+    g.add_argument("--x-key", type=options.text(),
+                   help="with --from-counters: the scenario key path measured")
+    g.add_argument("--x-value", type=options.text(),
+                   help="with --from-counters: its value during the interval")
+    g.add_argument("--vm-size", type=options.text(64),
+                   help="with --from-counters: the VM size measured on")
     p.set_defaults(func=main)
 
 

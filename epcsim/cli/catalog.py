@@ -14,7 +14,8 @@ from epcsim.reference.catalog import load_catalog
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
     p = sub.add_parser("catalog", help="list the SGX VM sizes epcsim knows")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--series", type=options.text(64), help="only this series (DCsv2, DCsv3, DCdsv3)")
+    p.add_argument("--series", type=options.text(64),
+                   help="only this series (DCsv2, DCsv3, DCdsv3)")
     p.set_defaults(func=main)
 
 

@@ -111,8 +111,9 @@ def read_text(path: str | Path, what: str) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
-        raise ScenarioError([Problem(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); is "
-                                     f"this a {what}?", file=str(p), line=line)]) from None
+        raise ScenarioError([Problem(f"not a text file: not UTF-8 (byte "
+                                     f"0x{data[exc.start]:02x}); is this a {what}?",
+                                     file=str(p), line=line)]) from None
     return text[1:] if text.startswith(_BOM) else text
 
 
@@ -146,8 +147,8 @@ def _header_shape(fh: IO[bytes], where: str) -> tuple[tuple[int, ...], np.dtype]
 
 def _check_header(shape: tuple[int, ...], dtype: np.dtype, available: int, where: str) -> None:
     if dtype.hasobject:
-        raise EpcsimError(f"{where}: an array of Python objects is refused (expected "
-                          "integers)")
+        raise EpcsimError(f"{where}: not a readable .npy array: an array of Python objects "
+                          "is refused (expected integers)")
     count = 1
     for n in shape:
         if n < 0:

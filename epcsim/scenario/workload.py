@@ -407,8 +407,8 @@ class Simulation(_Spec):
     epc_policy: Literal["linux", "lru", "fifo", "clock", "random"] = Field(
         "linux", description="EPC page replacement policy (`linux`: the driver's second "
                              "chance with ksgxd batches).")
-    max_operations: int = Field(
-        DEFAULT_MAX_OPERATIONS, ge=1, le=MAX_OPERATIONS_LIMIT,
+    max_operations: Annotated[int, Quantity("count", ge=1, le=MAX_OPERATIONS_LIMIT)] = Field(
+        DEFAULT_MAX_OPERATIONS,
         description=f"Most operations one run may simulate: `epcsim check` refuses a scenario "
                     f"whose expected arrivals per run (rate x duration, over every phase) or "
                     f"closed-loop clients exceed it. Each operation takes about 2 KB of memory "

@@ -257,7 +257,7 @@ def test_report_refuses_an_alias_bomb_in_the_results_folder(
 # ---- operations per run ----------------------------------------------------------------------
 
 def test_max_operations_is_the_documented_way_out() -> None:
-    with pytest.raises(ScenarioError, match="raise simulation.max_operations"):
+    with pytest.raises(ScenarioError, match=r"raise simulation\.max_operations"):
         load_scenario(QUICKSTART, ["workload.arrival.rate=10M/s"])
     scn = load_scenario(QUICKSTART, ["workload.arrival.rate=10M/s",
                                      "simulation.max_operations=20M"])
@@ -276,3 +276,23 @@ def test_check_is_fast_on_a_trace_scenario(tmp_path: Path) -> None:
     shutil.copy(DATA / "decreasing_arrivals.csv", tmp_path / "a.csv")
     with pytest.raises(ScenarioError, match="timestamps must not decrease"):
         load_scenario(QUICKSTART, [f"workload.arrival={{kind: trace, file: {tmp_path}/a.csv}}"])
+
+
+def test_report_of_a_study_where_no_operation_completed(tmp_path: Path) -> None:
+    """Overload (10M/s for 20 ms) or a 1 us window: every latency is NaN; the report is
+    written and says why, instead of 'Data cannot be log-scaled'."""
+    out = tmp_path / "results"
+    out.mkdir()
+    nan = float("nan")
+    import pandas as pd
+
+    rows = [{"run_key": f"k{i}", "vm_size": size, "epc_mib": epc, "vcpus": 2,
+             "usd_per_hour": 0.2, "replication": 0, "status": "ok", "error": "",
+             "throughput_ops_s": 0.0, "ops_completed": 0.0, "latency_mean_s": nan,
+             "latency_p50_s": nan, "latency_p95_s": nan, "latency_p99_s": nan,
+             "share_compute": nan, "share_queueing": nan, "vcpu_utilisation": 1.0}
+            for i, (size, epc) in enumerate((("Standard_DC1s_v2", 28.0),
+                                             ("Standard_DC2s_v2", 56.0)))]
+    pd.DataFrame(rows).to_csv(out / "summary.csv", index=False)
+    assert cli_main(["report", str(out)]) == 0
+    assert "no operation completed" in (out / "report.md").read_text(encoding="utf-8")

@@ -377,6 +377,10 @@ def _results_per_size(doc: _Doc, agg: pd.DataFrame, sizing: SizingResult | None)
     doc.table(header, rows, caption="Means over replications with 95% Student-t confidence "
                                     "intervals; USD per million operations at the simulated "
                                     "throughput and the VM's hourly price.")
+    if "latency_p99_s" in agg and not np.isfinite(agg["latency_p99_s"].to_numpy(float)).any():
+        doc.para(f"No latency to show: {plots.NO_DATA_TEXT} (overload, or a window shorter "
+                 "than one operation); lengthen simulation.duration or lower the load.",
+                 cls="warn")
     doc.figure("throughput", plots.plot_throughput_by_size(agg),
                "Throughput per VM size (mean and 95% CI over replications)")
     bound = sizing.slo.latency_bound_s if sizing else None

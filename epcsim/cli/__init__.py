@@ -50,7 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a bad option (argparse printed why), --help, --version
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         status: int = args.func(args)
         return status

@@ -275,7 +275,7 @@ def cross_check(scn: Scenario, raw: Any, context: dict[str, Any]) -> Scenario:
 
     # What the model would refuse at run time (only when the rest is sound).
     if not issues:
-        issues.extend(feasibility_issues(scn, vms))
+        issues.extend(feasibility_issues(scn))
 
     # Sweep (only when the rest is sound: every point re-validates the whole scenario).
     if scn.sweep and not issues:

@@ -4,7 +4,10 @@
 (:func:`epcsim.model.config.validate`, enclave start-up, the EPC engine) keeps its own asserts,
 but every condition it can raise on a scenario's input is checked here first, per selected VM
 size, with a located message (tests/test_scenario_feasibility.py holds the table that pairs
-each model error with the scenario check that comes first):
+each model error with the scenario check that comes first). The VM-independent checks run
+with the scenario's cross checks; the per-size ones (EPC, switchless workers) with the study
+plan (:func:`epcsim.scenario.plan.plan_study`), which ``epcsim check`` and ``epcsim run`` both
+build before any run:
 
 - the EPC left for enclave pages, after SECS, TCS and SSA pages and the Version Array pages
   that paging the enclaves out needs, must exceed what the reclaimer keeps free (its high
@@ -173,7 +176,8 @@ def trace_issues(scn: Scenario) -> list[Issue]:
                 if problem is not None:
                     issues.append(Issue((*ppath, "file"), problem[0], problem[1] or None,
                                         short(pattern.file)))
-    arrivals = [(scn.workload.arrival, ("workload", "arrival"))]
+    arrivals: list[tuple[Any, tuple[str | int, ...]]] = [(scn.workload.arrival,
+                                                         ("workload", "arrival"))]
     arrivals += [(ph.arrival, ("workload", "phases", k, "arrival"))
                  for k, ph in enumerate(scn.workload.phases) if ph.arrival is not None]
     for arrival, apath in arrivals:
@@ -239,7 +243,14 @@ def size_issues(scn: Scenario) -> list[Issue]:
     return issues
 
 
-def feasibility_issues(scn: Scenario, vms: list[VmSize]) -> list[Issue]:
-    """Every run-time refusal the model would make, found before any run."""
-    return [*epc_issues(scn, vms), *switchless_issues(scn, vms), *trace_issues(scn),
-            *size_issues(scn)]
+def feasibility_issues(scn: Scenario) -> list[Issue]:
+    """The run-time refusals that do not depend on the VM size (run by the scenario's cross
+    checks, so every validation, sizing probes included, sees them)."""
+    return [*trace_issues(scn), *size_issues(scn)]
+
+
+def vm_issues(scn: Scenario, vms: list[VmSize]) -> list[Issue]:
+    """The run-time refusals on particular VM sizes (run by the study plan over the selected
+    sizes, so a scenario stays valid for the sizes that can run it: sizing and
+    ``simulate_run`` on one size are not refused for another)."""
+    return [*epc_issues(scn, vms), *switchless_issues(scn, vms)]

@@ -21,6 +21,7 @@ equal results. Trace files are named by path, not by content.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -182,9 +183,27 @@ def _notes(scn: Scenario, vms: list[VmSize]) -> list[str]:
     return notes
 
 
-def plan_study(scenario: Scenario) -> StudyPlan:
+def _refuse_infeasible(scn: Scenario, vms: list[VmSize], values: dict[str, object]) -> None:
+    """ScenarioError for what the model would refuse on one of ``vms`` (see
+    :mod:`epcsim.scenario.feasibility`); problems carry key paths, not files."""
+    from epcsim.scenario.feasibility import vm_issues
+    from epcsim.scenario.problems import to_problem
+
+    issues = vm_issues(scn, vms)
+    if issues:
+        point = f" (sweep point {_show(values)})" if values else ""
+        raw = scn.source
+        problems = [to_problem(i, raw, {}, None) for i in issues]
+        raise ScenarioError([dataclasses.replace(p, message=p.message + point)
+                             for p in problems])
+
+
+def plan_study(scenario: Scenario, *, check_sizes: bool = True) -> StudyPlan:
     """Expand the scenario into runs: sweep points (cartesian product) x selected VM sizes x
-    replications. Raises :class:`EpcsimError` when the study would exceed :data:`MAX_RUNS`."""
+    replications. Raises :class:`EpcsimError` when the study would exceed :data:`MAX_RUNS`,
+    and :class:`ScenarioError` when a selected size cannot run a point (EPC too small for the
+    reclaimer, switchless workers taking every vCPU; ``check_sizes=False`` skips this for
+    callers that run one size of their own choosing)."""
     keys = list(scenario.sweep)
     combos = list(itertools.product(*(scenario.sweep[k] for k in keys))) if keys else [()]
     points: list[SweepPoint] = []
@@ -197,6 +216,8 @@ def plan_study(scenario: Scenario) -> StudyPlan:
         normalised = {k: _normalised(scn, k) for k in keys}
         points.append(SweepPoint(index, values, normalised, scn))
         vms = resolve_vm_sizes(scn)
+        if check_sizes:
+            _refuse_infeasible(scn, vms, values)
         notes.update(dict.fromkeys(_notes(scn, vms)))
         reps = scn.simulation.replications
         if len(runs) + len(vms) * reps > MAX_RUNS:

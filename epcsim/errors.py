@@ -14,6 +14,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+#: Longest user value echoed in a message; longer ones are cut and their length given.
+MAX_ECHO_CHARS = 200
+#: Longest line of any error message (prose and values); a catch-all for :func:`clip`.
+MAX_MESSAGE_LINE_CHARS = 1000
+
+
+def clip(text: str, limit: int = MAX_ECHO_CHARS) -> str:
+    """``text`` itself, or its first ``limit`` characters and ``... (N characters)``."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text):,} characters)"
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -40,11 +52,12 @@ class Problem:
         if self.expected is not None:
             details.append(f"expected {self.expected}")
         if self.found is not None:
-            details.append(f"found {self.found}")
+            details.append(f"found {clip(self.found)}")
         tail = ", ".join(details)
         if self.suggestion:
             tail = f"{tail}; {self.suggestion}" if tail else self.suggestion
-        return f"{where}{key}{self.message}" + (f" ({tail})" if tail else "")
+        line = f"{where}{key}{self.message}" + (f" ({tail})" if tail else "")
+        return clip(line, MAX_MESSAGE_LINE_CHARS)
 
 
 class EpcsimError(Exception):

@@ -131,3 +131,42 @@ def test_plots_never_import_pyplot_or_the_model() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def no_completion_frame() -> pd.DataFrame:
+    """A study in which no operation completed in the window: every latency is NaN."""
+    return pd.DataFrame({"vm_size": ["Standard_DC2s_v2", "Standard_DC4s_v2"],
+                         "throughput_ops_s": [0.0, 0.0], "load_ops_s": [1e7, 1e7],
+                         "latency_p50_s": [np.nan, np.nan], "latency_p95_s": [np.nan, np.nan],
+                         "latency_p99_s": [np.nan, np.nan],
+                         "latency_p99_s_ci_low": [np.nan, np.nan],
+                         "latency_p99_s_ci_high": [np.nan, np.nan],
+                         "share_compute": [np.nan, np.nan], "share_queueing": [np.nan, np.nan]})
+
+
+@pytest.mark.parametrize("draw", [
+    lambda f: plots.plot_latency_by_size(f),
+    lambda f: plots.plot_latency_by_size(f, bound_s=1e-3),
+    lambda f: plots.plot_throughput_by_size(f),
+    lambda f: plots.plot_time_breakdown(f),
+    lambda f: plots.plot_latency_vs_load(f, log_load=True),
+    lambda f: plots.plot_epc_knee(pd.DataFrame({"working_set_mib": [1.0, 2.0],
+                                                "throughput_ops_s": [np.nan, np.nan]}),
+                                  {"Standard_DC2s_v2": 56.0}),
+    lambda f: plots.plot_epc_knee(pd.DataFrame({"working_set_mib": [],
+                                                "throughput_ops_s": []}), {}),
+    lambda f: plots.plot_miss_ratio_curve(pd.DataFrame({"capacity_pages": [],
+                                                        "miss_ratio": []}), {}),
+], ids=["latency", "latency-bound", "throughput", "breakdown", "vs-load", "knee",
+        "knee-empty", "mrc-empty"])
+def test_no_operation_completed_still_draws(draw) -> None:
+    """Overload or a window shorter than one service time: NaN/empty metrics must render
+    (a log axis over no positive value raised 'Data cannot be log-scaled')."""
+    fig = draw(no_completion_frame())
+    assert plots.figure_png(fig).startswith(b"\x89PNG")
+
+
+def test_no_operation_completed_says_so() -> None:
+    fig = plots.plot_latency_by_size(no_completion_frame())
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert plots.NO_DATA_TEXT in texts

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from epcsim import __version__
-from epcsim.errors import EpcsimError
+from epcsim.errors import MAX_MESSAGE_LINE_CHARS, EpcsimError, clip
 
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMANDS = ("run", "check", "catalog", "schema", "trace", "report", "validate", "calibrate")
@@ -50,14 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a bad option (argparse printed why), --help, --version
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         status: int = args.func(args)
         return status
     except EpcsimError as exc:
         if args.debug:
             raise
-        print(f"epcsim: error: {exc}" if "\n" not in str(exc) else f"epcsim: error:\n{exc}",
+        text = "\n".join(clip(line, MAX_MESSAGE_LINE_CHARS) for line in str(exc).split("\n"))
+        print(f"epcsim: error: {text}" if "\n" not in text else f"epcsim: error:\n{text}",
               file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:

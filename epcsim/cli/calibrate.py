@@ -25,6 +25,7 @@ import json
 import sys
 from pathlib import Path
 
+from epcsim.cli import options
 from epcsim.errors import EpcsimError
 
 
@@ -40,18 +41,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                         "validation/corpus) instead of MEASUREMENTS.csv")
     p.add_argument("--series", action="append", default=None, metavar="ID",
                    help="with --corpus: only these fit series (repeatable)")
-    p.add_argument("--workers", type=int, default=2,
+    p.add_argument("--workers", type=options.int_in(1, 64), default=2,
                    help="with --corpus: simulation processes (default 2, at most 64)")
-    p.add_argument("--fit", help="comma-separated cost parameters to fit, e.g. "
-                                 "ewb_cycles,eldu_cycles")
+    p.add_argument("--fit", type=options.text(1000),
+                   help="comma-separated cost parameters to fit, e.g. ewb_cycles,eldu_cycles")
     p.add_argument("--bounds", action="append", default=[], metavar="NAME=LOW:HIGH",
                    help="bounds in the parameter's unit (default: its plausible range)")
     from epcsim.scenario.overrides import add_set_argument
 
     add_set_argument(p)
-    p.add_argument("--rel-step", type=float, default=0.05,
+    p.add_argument("--rel-step", type=options.float_in(0.0, 0.5, open_low=True), default=0.05,
                    help="relative finite-difference step (default 0.05 = 5%%)")
-    p.add_argument("--max-evals", type=int, default=60,
+    p.add_argument("--max-evals", type=options.int_in(2, options.MAX_EVALS), default=60,
                    help="most model evaluations (each runs every point; default 60)")
     p.add_argument("--out", type=Path, help="write the cost profile (YAML) here")
     p.add_argument("--json", action="store_true", help="print the fit as JSON")
@@ -59,13 +60,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     g = p.add_argument_group("importing measured counters")
     g.add_argument("--from-profile", type=Path, metavar="CALLS.csv",
                    help="call profile: call_type, name, count, total_time_s")
-    g.add_argument("--requests", type=int, help="requests served during the profile")
-    g.add_argument("--name", default="request", help="operation name for the skeleton")
+    g.add_argument("--requests", type=options.int_in(1, 10**15),
+                   help="requests served during the profile")
+    g.add_argument("--name", default="request", type=options.text(64),
+                   help="operation name for the skeleton")
     g.add_argument("--from-counters", type=Path, metavar="EPC.csv",
                    help="EPC counters: t_s, pages_evicted[, pages_loaded, free_pages]")
-    g.add_argument("--x-key", help="with --from-counters: the scenario key path measured")
-    g.add_argument("--x-value", help="with --from-counters: its value during the interval")
-    g.add_argument("--vm-size", help="with --from-counters: the VM size measured on")
+    g.add_argument("--x-key", type=options.text(),
+                   help="with --from-counters: the scenario key path measured")
+    g.add_argument("--x-value", type=options.text(),
+                   help="with --from-counters: its value during the interval")
+    g.add_argument("--vm-size", type=options.text(64),
+                   help="with --from-counters: the VM size measured on")
     p.set_defaults(func=main)
 
 
@@ -164,8 +170,6 @@ def main(args: argparse.Namespace) -> int:
 
     if args.scenario is None or not args.fit:
         raise EpcsimError("calibrating needs --scenario FILE and --fit NAME[,NAME...]")
-    if args.max_evals < 2:
-        raise EpcsimError(f"--max-evals: expected an integer >= 2, found {args.max_evals}")
     points = read_calibration_measurements(args.measurements)
     params = [p.strip() for p in args.fit.split(",") if p.strip()]
 

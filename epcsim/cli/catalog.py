@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from epcsim.cli import options
+from epcsim.errors import EpcsimError
 from epcsim.reference.catalog import load_catalog
 from epcsim.report.tables import Table, text_table
 
@@ -13,7 +15,8 @@ from epcsim.report.tables import Table, text_table
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
     p = sub.add_parser("catalog", help="list the SGX VM sizes epcsim knows")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--series", help="only this series (DCsv2, DCsv3, DCdsv3)")
+    p.add_argument("--series", type=options.text(64),
+                   help="only this series (DCsv2, DCsv3, DCdsv3)")
     p.set_defaults(func=main)
 
 
@@ -22,6 +25,14 @@ def main(args: argparse.Namespace) -> int:
         vm for vm in load_catalog()
         if not args.series or vm.series.lower() == args.series.lower()
     ]
+    if args.series and not sizes:
+        import difflib
+
+        known = sorted({vm.series for vm in load_catalog()})
+        close = difflib.get_close_matches(args.series, known, n=1)
+        raise EpcsimError(f"--series: no series {args.series!r} (expected one of "
+                          f"{', '.join(known)})" + (f"; did you mean {close[0]!r}?"
+                                                    if close else ""))
     if args.json:
         rows = []
         for vm in sizes:

@@ -7,6 +7,7 @@ Every file is checked, even after one fails; all problems of all files are repor
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from epcsim.errors import EpcsimError, Problem, ScenarioError
 from epcsim.scenario import load_scenario, plan_study
@@ -30,8 +31,9 @@ def main(args: argparse.Namespace) -> int:
         try:
             scenario = load_scenario(path, overrides=args.set)
             plan = plan_study(scenario)
-        except ScenarioError as exc:
-            problems.extend(exc.problems)
+        except ScenarioError as exc:  # the study plan's problems name no file: this one
+            problems.extend(p if p.file else dataclasses.replace(p, file=path)
+                            for p in exc.problems)
             continue
         except EpcsimError as exc:
             problems.append(Problem(str(exc), file=path))

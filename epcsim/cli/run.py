@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from epcsim.cli import options
 from epcsim.errors import EpcsimError
 
 if TYPE_CHECKING:
@@ -27,12 +28,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="worker processes (default: one per core; 1 = in-process)")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT", default=None,
                    help="run on a Dask cluster (or set EPCSIM_SCHEDULER)")
-    p.add_argument("--until-ci", metavar="FRACTION", default=None,
+    p.add_argument("--until-ci", metavar="FRACTION", default=None, type=options.fraction_open,
                    help="replicate each VM size and sweep point until the 95%% intervals of "
                         "--ci-metrics are within this fraction of the mean (e.g. 5%%)")
-    p.add_argument("--ci-metrics", default="throughput_ops_s,latency_p99_s",
+    p.add_argument("--ci-metrics", default=("throughput_ops_s", "latency_p99_s"),
+                   type=options.ci_metrics,
                    help="metrics --until-ci applies to (comma-separated summary columns)")
-    p.add_argument("--max-replications", type=int, default=30,
+    p.add_argument("--max-replications", type=options.int_in(2, options.MAX_REPLICATIONS),
+                   default=30,
                    help="cap on replications with --until-ci (default 30)")
     p.add_argument("--force", action="store_true", help="rerun runs already in the folder")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing run")
@@ -80,18 +83,9 @@ def _precision(args: argparse.Namespace, replications: int) -> object:
     if args.until_ci is None:
         return None
     from epcsim.study import PrecisionTarget
-    from epcsim.units import UnitError, parse_fraction
 
-    try:
-        width = parse_fraction(args.until_ci)
-    except UnitError as exc:
-        raise EpcsimError(f"--until-ci: expected a fraction such as 5% or 0.05, found "
-                          f"{args.until_ci!r} ({exc})") from None
-    if not 0 < width < 1:
-        raise EpcsimError(f"--until-ci: expected a fraction in (0, 1), found {args.until_ci!r}")
-    metrics = tuple(m.strip() for m in args.ci_metrics.split(",") if m.strip())
-    if not metrics:
-        raise EpcsimError("--ci-metrics: name at least one summary column")
+    width = float(args.until_ci)
+    metrics = tuple(args.ci_metrics)
     low = max(2, replications)
     if args.max_replications < low:
         raise EpcsimError(f"--max-replications: expected at least {low} (the scenario's "

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from epcsim.cli import options
 from epcsim.errors import EpcsimError
 
 PAGE_BYTES = 4096
@@ -28,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("trace", help="working set, miss ratios and EPC knee of a page trace",
                        description=__doc__)
     p.add_argument("source", help="trace file (.npy, .npz, .csv, .lackey) or scenario (.yaml)")
-    p.add_argument("--epc", default="93 MiB",
+    p.add_argument("--epc", default=options.epc_pages("93 MiB"), type=options.epc_pages,
                    help="EPC size for the per-policy miss ratios: bytes with a unit (93MiB) "
                         "or a number of pages (default: 93 MiB)")
     p.add_argument("--policy", action="append", choices=["lru", "fifo", "clock", "linux",
@@ -42,27 +43,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "--trace-mem=yes)")
     p.add_argument("--include-instructions", action="store_true",
                    help="lackey: count instruction fetches too")
-    p.add_argument("--accesses", type=int, default=1_000_000,
-                   help="scenario input: page touches to generate (default 1000000)")
-    p.add_argument("--seed", type=int, default=None,
+    p.add_argument("--accesses", type=options.int_in(1, options.MAX_TRACE_ACCESSES),
+                   default=1_000_000,
+                   help="scenario input: page touches to generate (default 1000000, at most "
+                        f"{options.MAX_TRACE_ACCESSES:,})")
+    p.add_argument("--seed", type=options.int_in(0, 2**63 - 1), default=None,
                    help="scenario input: root seed (default: the scenario's)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     from epcsim.scenario.overrides import add_set_argument
 
     add_set_argument(p)  # --set key.path=value, for scenario input
     p.set_defaults(func=main)
-
-
-def _epc_pages(text: str) -> int:
-    from epcsim.units import UnitError, parse_pages
-
-    try:
-        pages = parse_pages(text)
-    except UnitError as exc:
-        raise EpcsimError(f"--epc: {exc}") from None
-    if pages < 1:
-        raise EpcsimError(f"--epc: expected at least one 4 KiB page, found {text!r}")
-    return pages
 
 
 def scenario_trace(path: Path, accesses: int, seed: int | None,
@@ -106,12 +97,10 @@ def main(args: argparse.Namespace) -> int:
     from epcsim.traces import dense_pages, load_page_trace, read_lackey
 
     path = Path(args.source)
-    epc_pages = _epc_pages(args.epc)
+    epc_pages = int(args.epc)
     policies = args.policy or ["lru", "fifo", "clock", "linux", "random"]
     source: dict[str, Any] = {"file": str(path)}
     if path.suffix.lower() in _SCENARIO_SUFFIXES:
-        if args.accesses < 1:
-            raise EpcsimError(f"--accesses: expected at least 1, found {args.accesses}")
         pages, n_pages, enclave = scenario_trace(path, args.accesses, args.seed, args.set)
         source.update(kind="scenario", enclave=enclave, enclave_pages=n_pages)
     else:

@@ -35,6 +35,7 @@ import yaml
 from epcsim.errors import EpcsimError
 from epcsim.report.context import FIGURES_DIR, report_context
 from epcsim.report.tables import markdown_cell
+from epcsim.scenario.loader import read_scenario_file
 from epcsim.sizing import SizingResult
 
 HTML_NAME = "report.html"
@@ -145,8 +146,9 @@ def load_results(results_dir: str | os.PathLike[str]) -> tuple[
         path = root / name
         if path.is_file():
             try:
-                text = path.read_text("utf-8")
-                scen = json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
+                # YAML through the bounded loader: a results folder is input too (alias bombs)
+                scen = json.loads(path.read_text("utf-8")) if name.endswith(".json") \
+                    else read_scenario_file(path)[0]
             except (yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise EpcsimError(f"{path}: not readable ({exc})") from exc
             if isinstance(scen, dict):

@@ -168,7 +168,12 @@ def _results(agg: pd.DataFrame, sizing: SizingResult | None,
     if "latency_p99_s" in agg:
         shown.append(figures.add("latency", plots.plot_latency_by_size(agg, 99, bound),
                                  "p99 latency per VM size (mean and 95% CI)"))
-    return {"table": table, "figures": shown}
+    no_latency = ""
+    if "latency_p99_s" in agg and not np.isfinite(agg["latency_p99_s"].to_numpy(float)).any():
+        no_latency = (f"No latency to show: {plots.NO_DATA_TEXT} (overload, or a window "
+                      f"shorter than one operation); lengthen simulation.duration or lower "
+                      f"the load.")
+    return {"table": table, "figures": shown, "no_latency": no_latency}
 
 
 def _latency_vs_load(agg: pd.DataFrame, sizing: SizingResult | None,

@@ -76,6 +76,21 @@ def _yerr(sub: pd.DataFrame, metric: str) -> np.ndarray | None:
     return err if err.any() else None
 
 
+#: Written on a plot whose metric has no finite value (no operation completed in the window).
+NO_DATA_TEXT = "no operation completed in the measurement window"
+
+
+def _no_data(ax: Axes) -> None:
+    ax.text(0.5, 0.5, NO_DATA_TEXT, transform=ax.transAxes, ha="center", va="center",
+            fontsize=9, color="#C44E52")
+
+
+def _positive(values: np.ndarray) -> bool:
+    """True when ``values`` has a finite value > 0 (a log axis can show it)."""
+    arr = np.asarray(values, dtype=float)
+    return bool(np.any(np.isfinite(arr) & (arr > 0)))
+
+
 def _grouped_bars(frame: pd.DataFrame, metric: str, ylabel: str, title: str,
                   scale: float = 1.0, hline: float | None = None,
                   hline_label: str = "", log: bool = False) -> Figure:
@@ -86,10 +101,12 @@ def _grouped_bars(frame: pd.DataFrame, metric: str, ylabel: str, title: str,
     points = list(dict.fromkeys(labels))
     width = 0.8 / max(1, len(points))
     x = np.arange(len(sizes))
+    shown = np.array([], dtype=float)
     for k, point in enumerate(points):
         sub = frame[labels == point].drop_duplicates("vm_size").set_index("vm_size")
         sub = sub.reindex(sizes)
         err = _yerr(sub, metric)
+        shown = np.concatenate([shown, sub[metric].to_numpy(float) * scale])
         ax.bar(x + (k - (len(points) - 1) / 2) * width, sub[metric].to_numpy(float) * scale,
                width, yerr=None if err is None else err * scale, capsize=3,
                label=point or None, color=_COLOURS[k % len(_COLOURS)])
@@ -97,7 +114,9 @@ def _grouped_bars(frame: pd.DataFrame, metric: str, ylabel: str, title: str,
         ax.axhline(hline * scale, color="black", linestyle="--", linewidth=1, label=hline_label)
     ax.set_xticks(x, [short_name(s) for s in sizes], rotation=30 if len(sizes) > 5 else 0,
                   ha="right" if len(sizes) > 5 else "center")
-    if log:
+    if not np.isfinite(shown).any():
+        _no_data(ax)
+    if log and _positive(np.append(shown, [] if hline is None else [hline * scale])):
         ax.set_yscale("log")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -156,8 +175,12 @@ def plot_latency_vs_load(frame: pd.DataFrame, percentiles: Sequence[float] = (50
                     label=f"{short_name(size)} p{pct:g}")
     if bound_s is not None:
         ax.axhline(bound_s * 1e3, color="black", linestyle="--", linewidth=1, label="SLO bound")
-    ax.set_yscale("log")
-    if log_load:
+    if ax.lines:
+        ax.set_yscale("log")
+    else:
+        _no_data(ax)
+    if log_load and _positive(frame[load_column].to_numpy(float) if load_column in frame
+                              else np.array([])):
         ax.set_xscale("log")
     ax.set_xlabel("offered load (ops/s)")
     ax.set_ylabel("latency (ms)")
@@ -223,7 +246,10 @@ def plot_epc_knee(knee: pd.DataFrame, epc_mib: Mapping[str, float],
         ax.plot(sub["working_set_mib"], sub["throughput_ops_s"], marker="o",
                 color=_COLOURS[i % len(_COLOURS)],
                 label=f"throughput on {short_name(size)}" if size else "throughput")
-    ax.set_xscale("log")
+    if _positive(knee["working_set_mib"].to_numpy(float)) if len(knee) else False:
+        ax.set_xscale("log")
+    if not len(knee) or not np.isfinite(knee["throughput_ops_s"].to_numpy(float)).any():
+        _no_data(ax)
     xmin = float(knee["working_set_mib"].min()) if len(knee) else 1.0
     xmax = float(knee["working_set_mib"].max()) if len(knee) else 1.0
     _epc_marks(ax, epc_mib, xmin, xmax)
@@ -260,7 +286,8 @@ def plot_miss_ratio_curve(mrc: pd.DataFrame, epc_mib: Mapping[str, float]) -> Fi
         sub = sub.sort_values("capacity_mib")
         ax.step(sub["capacity_mib"], sub["miss_ratio"], where="post",
                 color=_COLOURS[i % len(_COLOURS)], label=label or "LRU miss ratio")
-    ax.set_xscale("log")
+    if len(frame):
+        ax.set_xscale("log")
     if len(frame):
         _epc_marks(ax, epc_mib, float(frame["capacity_mib"].min()),
                    float(frame["capacity_mib"].max()))

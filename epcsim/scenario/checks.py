@@ -12,13 +12,22 @@ more is checked here, all at once, so a user sees every problem in one go:
 - operations: unique names; each names an existing enclave (or there is only one); each memory
   access names a region of that enclave; distinct pages per operation do not exceed the
   region's pages unless the pattern repeats pages (sequential, strided, trace); switchless
-  calls need switchless workers; the weights sum to a finite number;
+  and hotcall OCALLs need switchless workers; the weights sum to a finite number;
 - phases: unique names; mixes name existing operations and have a positive weight; only the
   last phase may run open-ended; the phases fit in the simulated duration;
 - simulation: warm-up shorter than the duration;
 - costs: names exist (did-you-mean), values are converted to each parameter's unit, the
   reclaim watermarks are ordered;
-- sweep: every key path exists and every value in it validates; the product is bounded.
+- what the model would otherwise refuse at run time (:mod:`epcsim.scenario.feasibility`), per
+  selected VM size: the EPC left after SECS/TCS/SSA and Version Array pages must exceed the
+  reclaimer's high watermark plus a batch; switchless workers must be fewer than the vCPUs;
+  page-trace and arrival-trace files must be readable, within the size limits and valid; a
+  page trace must fit its region; the expected operations per run (rate x duration) and the
+  closed-loop clients must not exceed ``simulation.max_operations``;
+- sweep: every key path exists and every value in it validates; no two values of one key are
+  the same once normalised (``1 MiB`` and ``1024 KiB``); a sweep must change the runs (not
+  only ``slo.*``, ``name``, ``description``, ``simulation.replications``); the product is
+  bounded.
 
 Normalisation done here: ``vm.sizes`` becomes the expanded list of size names, override keys
 become size names, ``vm.clock`` moves to ``simulation.clock``, each operation's ``enclave`` is
@@ -35,6 +44,7 @@ from pydantic import ValidationError
 
 from epcsim import units
 from epcsim.reference.cost_parameters import cost_parameters
+from epcsim.scenario.feasibility import feasibility_issues
 from epcsim.scenario.fields import MAX_SWEEP_POINTS, MAX_THREADS_PER_VCPU
 from epcsim.scenario.paths import PathError, set_path, split_key_path
 from epcsim.scenario.problems import (
@@ -197,9 +207,10 @@ def cross_check(scn: Scenario, raw: Any, context: dict[str, Any]) -> Scenario:
                 enclaves), repr(op.enclave), did_you_mean(op.enclave or "", list(enclaves))))
             continue
         enc = served_by
-        if op.call_mode == "switchless" and op.ocalls > 0 and enc.switchless_workers == 0:
-            issues.append(Issue((*path, "call_mode"), "switchless OCALLs need switchless "
-                                "workers", f"enclaves.{enc.name}.switchless_workers > 0",
+        if op.call_mode != "sdk" and op.ocalls > 0 and enc.switchless_workers == 0:
+            issues.append(Issue((*path, "call_mode"), f"{op.call_mode} OCALLs need switchless "
+                                "workers (the untrusted threads that serve them)",
+                                f"enclaves.{enc.name}.switchless_workers > 0, or call_mode: sdk",
                                 "0 workers"))
         regions = {r.name: r for r in enc.regions}
         for j, acc in enumerate(op.memory):
@@ -262,6 +273,10 @@ def cross_check(scn: Scenario, raw: Any, context: dict[str, Any]) -> Scenario:
                             "duration", f"less than {units.format_time(duration)}",
                             units.format_time(scn.simulation.warmup_s)))
 
+    # What the model would refuse at run time (only when the rest is sound).
+    if not issues:
+        issues.extend(feasibility_issues(scn))
+
     # Sweep (only when the rest is sound: every point re-validates the whole scenario).
     if scn.sweep and not issues:
         issues.extend(_check_sweep(scn, raw, context))
@@ -293,6 +308,9 @@ def _check_sweep(scn: Scenario, raw: Any, context: dict[str, Any]) -> list[Issue
             issues.append(Issue(path, "cannot sweep over this key", "a scenario field other "
                                 "than `name` and `sweep`", repr(key)))
             continue
+        seen: dict[str, int] = {}
+        normals: dict[str, object] = {}
+        same_runs = False
         for n, value in enumerate(values):
             point = copy.deepcopy(base)
             try:
@@ -302,7 +320,7 @@ def _check_sweep(scn: Scenario, raw: Any, context: dict[str, Any]) -> list[Issue
                                     "a key path into the scenario", repr(key), exc.suggestion))
                 break
             try:
-                type(scn).model_validate(point, context=context)
+                validated = type(scn).model_validate(point, context=context)
             except ValidationError as exc:
                 found = issues_from_validation_error(exc, point, type(scn))
                 unknown = [i for i in found if i.message.startswith("unknown key")
@@ -315,4 +333,52 @@ def _check_sweep(scn: Scenario, raw: Any, context: dict[str, Any]) -> list[Issue
                 issues.append(Issue((*path, n), f"sweep value {short(value)} is invalid: "
                                     f"{first.message}", first.expected, first.found,
                                     first.suggestion))
+                continue
+            fingerprint = run_fingerprint(validated)
+            normal = _normalised_value(validated, segments)
+            if fingerprint not in seen:
+                seen[fingerprint] = n
+                normals[fingerprint] = normal
+            elif normals[fingerprint] == normal:
+                m = seen[fingerprint]
+                issues.append(Issue((*path, n), f"duplicate sweep value: {short(value)} is "
+                                    f"the same as {short(values[m])} (item {m})",
+                                    "distinct values once their units are normalised",
+                                    short(value), "remove the duplicate"))
+            else:
+                same_runs = True
+        if same_runs:
+            issues.append(Issue(path, f"sweeping {key!r} does not change any run ("
+                                f"{', '.join(RUN_INDEPENDENT)} are not part of a run)",
+                                "a sweep over fields that change the runs",
+                                f"{len(values)} values",
+                                "for several SLOs or names, run one study per value with "
+                                f"--set {key}=VALUE (stored runs are reused), or use "
+                                "`epcsim run --until-ci` for replications"))
     return issues
+
+
+#: Scenario fields that do not change a run's result (left out of its key, see
+#: :mod:`epcsim.scenario.plan`); sweeping over them alone is refused.
+RUN_INDEPENDENT = ("name", "description", "slo.*", "simulation.replications",
+                   "simulation.max_operations")
+
+
+def _normalised_value(scn: Scenario, segments: list[str]) -> object:
+    from epcsim.scenario.paths import get_path
+
+    try:
+        return get_path(scn.model_dump(mode="json", by_alias=True), segments)
+    except PathError:
+        return None
+
+
+def run_fingerprint(scn: Scenario) -> str:
+    """Canonical JSON of everything in ``scn`` that decides its runs (the VM selection
+    included; the fields in :data:`RUN_INDEPENDENT` left out)."""
+    import json
+
+    dumped = scn.model_dump(mode="json", exclude={
+        "name": True, "description": True, "slo": True, "sweep": True,
+        "simulation": {"replications", "max_operations"}})
+    return json.dumps(dumped, sort_keys=True, separators=(",", ":"), default=str)

@@ -65,7 +65,7 @@ name: example-tls-kv               # results/example-tls-kv/
 description: TLS terminator and key-value store in two enclaves on one VM.
 
 vm:
-  sizes: [DC4s_v2, DCsv3, onprem-e2388g]   # a size, a series, and our own server
+  sizes: [DC4s_v2, DC4s_v3, DC8s_v3, onprem-e2388g]   # sizes (or a series: DCsv3), our server
   custom:
     - size: onprem-e2388g          # an on-premises SGX1 server
       series: on-prem

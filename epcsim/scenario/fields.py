@@ -36,8 +36,14 @@ MAX_DURATION_S = 7 * 24 * 3600.0
 MAX_RATE_PER_S = 1e9
 #: Most replications of one run.
 MAX_REPLICATIONS = 10_000
-#: Most closed-loop clients.
-MAX_CLIENTS = 1_000_000
+#: Most closed-loop clients (each costs about 5 KB; ``simulation.max_operations`` also bounds
+#: them).
+MAX_CLIENTS = 100_000
+#: Default of ``simulation.max_operations``: most operations one run may simulate (about
+#: 2 GB and 30 s of simulation).
+DEFAULT_MAX_OPERATIONS = 1_000_000
+#: Highest ``simulation.max_operations`` a scenario may set.
+MAX_OPERATIONS_LIMIT = 1_000_000_000
 #: Most switchless workers per enclave.
 MAX_SWITCHLESS_WORKERS = 1024
 #: Most ECALLs or OCALLs per operation.

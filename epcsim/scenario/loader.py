@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from epcsim.errors import Problem, ScenarioError
 from epcsim.scenario.overrides import apply_overrides
 from epcsim.scenario.paths import display_path
-from epcsim.scenario.problems import issues_from_validation_error, to_problem
+from epcsim.scenario.problems import Issue, issues_from_validation_error, to_problem
 from epcsim.scenario.spec import Scenario
 from epcsim.scenario.yamlload import (
     MAX_FILE_BYTES,
@@ -116,8 +116,9 @@ def load_scenario(source: str | os.PathLike[str] | Mapping[str, Any],
         raise ScenarioError([shape])
     _vm_shorthand(data, lines)
     overrides = list(overrides)
+    origins: dict[Any, str] = {}
     if overrides:
-        problems = apply_overrides(data, overrides)
+        problems = apply_overrides(data, overrides, origins)
         if problems:
             raise ScenarioError(problems)
         _vm_shorthand(data, lines)
@@ -127,4 +128,15 @@ def load_scenario(source: str | os.PathLike[str] | Mapping[str, Any],
         return Scenario.model_validate(data, context={"base_dir": folder})
     except ValidationError as exc:
         issues = issues_from_validation_error(exc, data, Scenario)
-        raise ScenarioError([to_problem(i, data, lines, file) for i in issues]) from None
+        raise ScenarioError([_locate(i, data, lines, file, origins) for i in issues]) from None
+
+
+def _locate(issue: Issue, data: Any, lines: dict[Any, int], file: str | None,
+            origins: dict[Any, str]) -> Problem:
+    """The problem at the ``--set`` that wrote the issue's key path (or a parent of it), else
+    at the file's line."""
+    for n in range(len(issue.path), 0, -1):
+        where = origins.get(tuple(issue.path[:n]))
+        if where is not None:
+            return to_problem(issue, data, {}, where)
+    return to_problem(issue, data, lines, file)

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from epcsim.errors import Problem
-from epcsim.scenario.paths import PathError, display_path, set_path, split_key_path
+from epcsim.scenario.paths import Path, PathError, display_path, set_path, split_key_path
 from epcsim.scenario.yamlload import load_yaml_text
 
 
@@ -26,11 +26,21 @@ def add_set_argument(parser: argparse.ArgumentParser) -> None:
              "repeatable), e.g. --set workload.arrival.rate=30k/s")
 
 
-def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> list[Problem]:
-    """Apply each ``key.path=value`` to ``data`` in place; return problems (not raised)."""
+def override_label(text: str) -> str:
+    """How a message names one override: ``--set key.path=value`` (long values shortened)."""
+    return f"--set {text}" if len(text) <= 80 else f"--set {text[:77]}..."
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str],
+                    origins: dict[Path, str] | None = None) -> list[Problem]:
+    """Apply each ``key.path=value`` to ``data`` in place; return problems (not raised).
+
+    ``origins``, when given, receives resolved key path -> :func:`override_label` for every
+    override applied, so that later problems at (or under) that path point at the ``--set``
+    argument rather than at the file's line."""
     problems: list[Problem] = []
     for text in overrides:
-        where = f"--set {text}" if len(text) <= 80 else f"--set {text[:77]}..."
+        where = override_label(text)
         key, sep, value_text = text.partition("=")
         if not sep or not key.strip():
             problems.append(Problem("malformed override", file=where,
@@ -44,7 +54,9 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> list[Prob
             continue
         try:
             segments = split_key_path(key)
-            set_path(data, segments, doc.data)
+            resolved = set_path(data, segments, doc.data)
+            if origins is not None:
+                origins[resolved] = where
         except PathError as exc:
             problems.append(Problem(f"cannot set {key.strip()!r}: {exc.message}", file=where,
                                     key_path=display_path(exc.path, data) or None,

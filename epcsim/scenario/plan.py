@@ -13,13 +13,15 @@ therefore seen by every VM size (common random numbers).
 
 ``RunPoint.run_key`` is the SHA-256 of a canonical JSON of everything that determines the run's
 result: the resolved scenario (sweep applied; without ``name``, ``description``, ``vm``
-selection, ``slo``, ``sweep`` and ``simulation.replications``, which do not change one run),
+selection, ``slo``, ``sweep``, ``simulation.replications`` and ``simulation.max_operations``,
+which do not change one run),
 the VM entry, the replication, the seed and the epcsim version. It is a cache key: equal keys,
 equal results. Trace files are named by path, not by content.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from epcsim import __version__, units
-from epcsim.errors import EpcsimError
+from epcsim.errors import EpcsimError, ScenarioError
 from epcsim.reference.catalog import VmSize
 from epcsim.scenario.paths import PathError, get_path, split_key_path, with_values
 from epcsim.scenario.spec import Scenario
@@ -122,7 +124,7 @@ def run_key(scenario: Scenario, vm: VmSize, replication: int, seed: int) -> str:
     """SHA-256 (hex) of everything that determines one run's result (see module doc)."""
     dumped = scenario.model_dump(mode="json", exclude={
         "name": True, "description": True, "vm": True, "slo": True, "sweep": True,
-        "simulation": {"replications"}})
+        "simulation": {"replications", "max_operations"}})
     payload = {"scenario": dumped, "vm": vm.to_dict(), "replication": replication,
                "seed": seed, "epcsim_version": __version__}
     return hashlib.sha256(_canonical(payload).encode("ascii")).hexdigest()
@@ -130,12 +132,21 @@ def run_key(scenario: Scenario, vm: VmSize, replication: int, seed: int) -> str:
 
 def apply_point(scenario: Scenario, assignments: dict[str, object]) -> Scenario:
     """The scenario with ``key.path -> value`` assignments written in (as YAML values) and
-    validated again; its ``sweep`` is emptied. Raises ScenarioError-free pydantic errors only
-    for values that :class:`Scenario` validation already accepted in the sweep check."""
+    validated again; its ``sweep`` is emptied. Raises :class:`ScenarioError` (located by key
+    path) when the result is not a valid scenario (e.g. a sizing variant that the chosen VM
+    cannot run)."""
+    from pydantic import ValidationError
+
+    from epcsim.scenario.problems import issues_from_validation_error, to_problem
+
     source = scenario.source
     source.pop("sweep", None)
     data = with_values(source, dict(assignments))
-    return Scenario.model_validate(data, context=scenario.context)
+    try:
+        return Scenario.model_validate(data, context=scenario.context)
+    except ValidationError as exc:
+        issues = issues_from_validation_error(exc, data, Scenario)
+        raise ScenarioError([to_problem(i, data, {}, None) for i in issues]) from None
 
 
 def _normalised(scn: Scenario, key: str) -> object:
@@ -172,20 +183,41 @@ def _notes(scn: Scenario, vms: list[VmSize]) -> list[str]:
     return notes
 
 
-def plan_study(scenario: Scenario) -> StudyPlan:
+def _refuse_infeasible(scn: Scenario, vms: list[VmSize], values: dict[str, object]) -> None:
+    """ScenarioError for what the model would refuse on one of ``vms`` (see
+    :mod:`epcsim.scenario.feasibility`); problems carry key paths, not files."""
+    from epcsim.scenario.feasibility import vm_issues
+    from epcsim.scenario.problems import to_problem
+
+    issues = vm_issues(scn, vms)
+    if issues:
+        point = f" (sweep point {_show(values)})" if values else ""
+        raw = scn.source
+        problems = [to_problem(i, raw, {}, None) for i in issues]
+        raise ScenarioError([dataclasses.replace(p, message=p.message + point)
+                             for p in problems])
+
+
+def plan_study(scenario: Scenario, *, check_sizes: bool = True) -> StudyPlan:
     """Expand the scenario into runs: sweep points (cartesian product) x selected VM sizes x
-    replications. Raises :class:`EpcsimError` when the study would exceed :data:`MAX_RUNS`."""
+    replications. Raises :class:`EpcsimError` when the study would exceed :data:`MAX_RUNS`,
+    and :class:`ScenarioError` when a selected size cannot run a point (EPC too small for the
+    reclaimer, switchless workers taking every vCPU; ``check_sizes=False`` skips this for
+    callers that run one size of their own choosing)."""
     keys = list(scenario.sweep)
     combos = list(itertools.product(*(scenario.sweep[k] for k in keys))) if keys else [()]
     points: list[SweepPoint] = []
     runs: list[RunPoint] = []
     notes: dict[str, None] = {}
+    keyed: dict[str, int] = {}
     for index, combo in enumerate(combos):
         values = dict(zip(keys, combo, strict=True))
         scn = apply_point(scenario, values) if keys else scenario
         normalised = {k: _normalised(scn, k) for k in keys}
         points.append(SweepPoint(index, values, normalised, scn))
         vms = resolve_vm_sizes(scn)
+        if check_sizes:
+            _refuse_infeasible(scn, vms, values)
         notes.update(dict.fromkeys(_notes(scn, vms)))
         reps = scn.simulation.replications
         if len(runs) + len(vms) * reps > MAX_RUNS:
@@ -194,7 +226,15 @@ def plan_study(scenario: Scenario) -> StudyPlan:
         seed = scn.simulation.seed
         for vm in vms:
             for rep in range(reps):
+                key = run_key(scn, vm, rep, seed)
+                if key in keyed:
+                    other = points[keyed[key]].values
+                    raise EpcsimError(
+                        f"sweep: points {_show(other)} and {_show(values)} resolve to the same "
+                        f"run ({vm.size}, replication {rep}); every sweep point must change "
+                        "what is simulated (remove one of them)")
+                keyed[key] = index
                 runs.append(RunPoint(vm=vm, point=values, point_normalised=normalised,
                                      scenario=scn, replication=rep, seed=seed,
-                                     run_key=run_key(scn, vm, rep, seed), point_index=index))
+                                     run_key=key, point_index=index))
     return StudyPlan(scenario=scenario, points=points, runs=runs, notes=list(notes))

@@ -135,7 +135,13 @@ class Scenario(_Spec):
         default_factory=dict,
         description="Key path -> list of values; the study is the cartesian product. List "
                     "items are addressed by name or index: `enclaves.kv.size`, "
-                    "`workload.arrival.rate`, `workload.operations.get.memory.0.pages`.")
+                    "`workload.arrival.rate`, `workload.operations.get.memory.0.pages`. Every "
+                    "point must change what is simulated: duplicate values (after units are "
+                    "normalised: `1 MiB` = `1024 KiB`) and sweeps over fields that are not "
+                    "part of a run (`name`, `description`, `slo.*`, "
+                    "`simulation.replications`, `simulation.max_operations`) are refused by "
+                    "`epcsim check`; for several SLOs run one study per SLO with `--set` "
+                    "(the stored runs are reused).")
 
     @field_validator("name")
     @classmethod

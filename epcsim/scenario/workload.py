@@ -17,8 +17,10 @@ from pydantic_core import PydanticCustomError
 
 from epcsim import units
 from epcsim.scenario.fields import (
+    DEFAULT_MAX_OPERATIONS,
     MAX_CALLS_PER_OP,
     MAX_CLIENTS,
+    MAX_OPERATIONS_LIMIT,
     MAX_REPLICATIONS,
     Cycles,
     Fraction01,
@@ -405,6 +407,14 @@ class Simulation(_Spec):
     epc_policy: Literal["linux", "lru", "fifo", "clock", "random"] = Field(
         "linux", description="EPC page replacement policy (`linux`: the driver's second "
                              "chance with ksgxd batches).")
+    max_operations: Annotated[int, Quantity("count", ge=1, le=MAX_OPERATIONS_LIMIT)] = Field(
+        DEFAULT_MAX_OPERATIONS,
+        description=f"Most operations one run may simulate: `epcsim check` refuses a scenario "
+                    f"whose expected arrivals per run (rate x duration, over every phase) or "
+                    f"closed-loop clients exceed it. Each operation takes about 2 KB of memory "
+                    f"and 30 us to simulate; raise it (up to {MAX_OPERATIONS_LIMIT:,}) for "
+                    f"long or heavy runs on a machine that has the memory. Does not change "
+                    f"results (not part of a run's key).")
     llc_bytes: Annotated[int, Quantity("bytes", gt=0, le=2**34)] | None = Field(
         None, alias="llc", description="Override the VM's LLC size (`32 MiB`) for the LLC "
                                        "model.")

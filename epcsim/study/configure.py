@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from epcsim.errors import EpcsimError
 from epcsim.model import (
     ArrivalConfig,
     EnclaveConfig,
@@ -34,10 +33,8 @@ from epcsim.model import (
 )
 from epcsim.reference.catalog import VmSize
 from epcsim.scenario import Scenario
+from epcsim.traces.io import read_arrival_times
 from epcsim.units import PAGE_BYTES
-
-#: Most timestamps an arrival trace may hold (about 160 MB of float64).
-MAX_ARRIVAL_TIMESTAMPS = 20_000_000
 
 
 def pages_of(size_bytes: int) -> int:
@@ -46,36 +43,9 @@ def pages_of(size_bytes: int) -> int:
 
 
 def read_arrival_timestamps(path: str, where: str = "workload.arrival.file") -> tuple[float, ...]:
-    """Arrival times in seconds from a CSV/text file: one number per line (the first column
-    of a CSV; a header line is skipped). Raises :class:`EpcsimError` on anything else."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            lines = fh.read(256 * 1024 * 1024).splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EpcsimError(f"{path}: {where}: cannot read arrival trace ({exc})") from None
-    values: list[float] = []
-    for number, line in enumerate(lines, start=1):
-        text = line.split(",")[0].strip()
-        if not text or text.startswith("#"):
-            continue
-        try:
-            value = float(text)
-        except ValueError:
-            if not values and number == 1:
-                continue  # a header
-            raise EpcsimError(f"{path}:{number}: {where}: expected a time in seconds, "
-                              f"found {text[:40]!r}") from None
-        if not math.isfinite(value) or value < 0:
-            raise EpcsimError(f"{path}:{number}: {where}: expected a time >= 0 s, found {text!r}")
-        if values and value < values[-1]:
-            raise EpcsimError(f"{path}:{number}: {where}: timestamps must not decrease "
-                              f"({value} after {values[-1]})")
-        values.append(value)
-        if len(values) > MAX_ARRIVAL_TIMESTAMPS:
-            raise EpcsimError(f"{path}: {where}: more than {MAX_ARRIVAL_TIMESTAMPS} arrivals")
-    if not values:
-        raise EpcsimError(f"{path}: {where}: the arrival trace is empty")
-    return tuple(values)
+    """Arrival times in seconds (see :func:`epcsim.traces.read_arrival_times`: bounded, never
+    truncated). Raises :class:`EpcsimError` on anything else."""
+    return tuple(read_arrival_times(path, where).tolist())
 
 
 def _arrival(spec: Any, where: str) -> ArrivalConfig:

@@ -120,5 +120,5 @@ def simulate_scenario(scenario: Any, vm: Any, *, replication: int = 0,
     if isinstance(vm, str):
         custom = {v.size: v for v in resolve_vm_sizes(scenario)}
         vm = custom.get(vm) or get_vm(vm)
-    scn = plan_study(scenario).points[0].scenario
+    scn = plan_study(scenario, check_sizes=False).points[0].scenario
     return simulate(model_config(scn, vm), replication, scn.simulation.seed, native=native)

@@ -5,7 +5,7 @@ numpy only (no SimPy, no numba): everything here turns a spec and an explicit
 """
 
 from epcsim.traces.counts import CountSampler, make_count_sampler
-from epcsim.traces.io import dense_pages, load_page_trace, read_lackey
+from epcsim.traces.io import dense_pages, load_page_trace, read_arrival_times, read_lackey
 from epcsim.traces.patterns import (
     PageStream,
     build_alias_table,
@@ -21,6 +21,7 @@ __all__ = [
     "load_page_trace",
     "make_count_sampler",
     "make_pattern",
+    "read_arrival_times",
     "read_lackey",
     "zipf_probabilities",
 ]

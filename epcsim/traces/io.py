@@ -19,17 +19,27 @@ Formats:
 
 Every problem (missing file, corrupt or truncated file, wrong dtype, negative or fractional
 values, an empty trace) raises :class:`~epcsim.errors.EpcsimError` naming the file and, for
-text, the line.
+text, the line. Every file is size-checked before it is read, and a ``.npy``/``.npz`` header is
+checked before its array is allocated (:mod:`epcsim.traces.files`).
+
+Arrival traces (:func:`read_arrival_times`): one time in seconds per line (the first column of
+a CSV; one header line is skipped), non-negative and non-decreasing.
 """
 
 from __future__ import annotations
 
+import math
 import zipfile
+from array import array
 from pathlib import Path
 
 import numpy as np
 
-from epcsim.errors import EpcsimError
+from epcsim.errors import EpcsimError, clip
+from epcsim.traces.files import check_npy, check_npz, file_size, max_text_bytes, read_text
+
+#: Most timestamps an arrival trace may hold (about 160 MB of float64).
+MAX_ARRIVAL_TIMESTAMPS = 20_000_000
 
 PAGE_BYTES = 4096
 PAGE_SHIFT = 12
@@ -86,6 +96,7 @@ def load_page_trace(path: str | Path, *, values: str | None = None) -> np.ndarra
     if name.endswith((".lackey", ".lackey.txt")):
         return read_lackey(p)
     if suffix == ".npy":
+        check_npy(p)
         try:
             arr = np.load(p, allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:
@@ -93,6 +104,7 @@ def load_page_trace(path: str | Path, *, values: str | None = None) -> np.ndarra
         kind = values or "pages"
         return _to_pages(_check_values(np.asarray(arr), p, kind), kind)
     if suffix == ".npz":
+        check_npz(p)
         try:
             with np.load(p, allow_pickle=False) as z:
                 names = list(z.files)
@@ -117,12 +129,8 @@ def load_page_trace(path: str | Path, *, values: str | None = None) -> np.ndarra
 
 def _read_csv(p: Path, values: str | None) -> np.ndarray:
     kind = values
-    out: list[int] = []
-    try:
-        text = p.read_text("utf-8")
-    except UnicodeDecodeError:
-        raise EpcsimError(f"{p}: not a text file (expected one page or address per line)") \
-            from None
+    out = array("q")
+    text = read_text(p, "page trace")
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip().rstrip(",")
         if not line:
@@ -135,7 +143,7 @@ def _read_csv(p: Path, values: str | None) -> np.ndarray:
             v = int(line, 16) if line.lower().startswith("0x") else int(line)
         except ValueError:
             raise EpcsimError(f"{p}:{lineno}: expected an integer page or address (decimal or "
-                              f"0x hex), found {line!r}") from None
+                              f"0x hex), found {clip(repr(line))}") from None
         if v < 0:
             raise EpcsimError(f"{p}:{lineno}: pages and addresses must be >= 0, found {v}")
         if v >= 2**63:
@@ -143,7 +151,7 @@ def _read_csv(p: Path, values: str | None) -> np.ndarray:
         out.append(v)
     if not out:
         raise EpcsimError(f"{p}: the trace is empty (expected one page or address per line)")
-    return _to_pages(np.asarray(out, dtype=np.int64), kind or "pages")
+    return _to_pages(np.frombuffer(out, dtype=np.int64).copy(), kind or "pages")
 
 
 def read_lackey(path: str | Path, *, include_instructions: bool = False) -> np.ndarray:
@@ -155,27 +163,34 @@ def read_lackey(path: str | Path, *, include_instructions: bool = False) -> np.n
     truncated last line included).
     """
     p = Path(path)
-    if not p.is_file():
-        raise EpcsimError(f"{p}: lackey trace not found")
-    out: list[int] = []
+    size = file_size(p, "lackey trace")
+    limit = max_text_bytes()
+    if size > limit:
+        raise EpcsimError(f"{p}: lackey trace of {size / 2**20:,.1f} MiB is over the limit of "
+                          f"{limit / 2**20:,.1f} MiB; refused without reading it (if the file "
+                          "is genuine, raise the limit: EPCSIM_MAX_TEXT_MIB=<MiB>)")
+    out = array("q")
     kinds = ("I", "L", "S", "M") if include_instructions else ("L", "S", "M")
-    with p.open("r", encoding="utf-8", errors="replace") as fh:
+    with p.open("r", encoding="utf-8-sig", errors="replace") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip() or line.startswith("=="):
                 continue
             parts = line.split()
             if len(parts) != 2 or parts[0] not in ("I", "L", "S", "M") or "," not in parts[1]:
                 raise EpcsimError(f"{p}:{lineno}: not a lackey record (expected e.g. "
-                                  f"' L 04001234,8'), found {line.rstrip()!r}")
+                                  f"' L 04001234,8'), found {clip(repr(line.rstrip()))}")
             if parts[0] not in kinds:
                 continue
             addr_s, size_s = parts[1].split(",", 1)
+            if not addr_s or addr_s[0] in "+-" or addr_s.lower().startswith("0x"):
+                raise EpcsimError(f"{p}:{lineno}: expected a bare hexadecimal address (lackey "
+                                  f"writes e.g. 04001234), found {clip(repr(addr_s))}")
             try:
                 addr = int(addr_s, 16)
                 size = int(size_s)
             except ValueError:
                 raise EpcsimError(f"{p}:{lineno}: bad address or size in "
-                                  f"{line.rstrip()!r}") from None
+                                  f"{clip(repr(line.rstrip()))}") from None
             if size < 1 or addr + size > 2**63:
                 raise EpcsimError(f"{p}:{lineno}: bad access size {size} at {addr_s}")
             first = addr >> PAGE_SHIFT
@@ -186,7 +201,44 @@ def read_lackey(path: str | Path, *, include_instructions: bool = False) -> np.n
     if not out:
         raise EpcsimError(f"{p}: no memory accesses in the lackey trace (was it made with "
                           "--trace-mem=yes?)")
-    return np.asarray(out, dtype=np.int64)
+    return np.frombuffer(out, dtype=np.int64).copy()
+
+
+def read_arrival_times(path: str | Path, where: str = "workload.arrival.file") -> np.ndarray:
+    """Arrival times in seconds (float64, shape (n,)) from a CSV/text file: one number per
+    line (the first column of a CSV; a header line is skipped; ``#`` comments and blank lines
+    too). ``where`` is the scenario key path for messages. Raises :class:`EpcsimError` for
+    anything else, naming the file and line; never truncates (a file over the size limit, or
+    with more than :data:`MAX_ARRIVAL_TIMESTAMPS` arrivals, is refused whole)."""
+    p = Path(path)
+    text = read_text(p, "arrival trace")
+    values = array("d")
+    last = -math.inf
+    for number, line in enumerate(text.splitlines(), start=1):
+        cell = line.split(",")[0].strip()
+        if not cell or cell.startswith("#"):
+            continue
+        try:
+            value = float(cell)
+        except ValueError:
+            if not values and number == 1:
+                continue  # a header
+            raise EpcsimError(f"{p}:{number}: {where}: expected a time in seconds, found "
+                              f"{clip(repr(cell), 40)}") from None
+        if not math.isfinite(value) or value < 0:
+            raise EpcsimError(f"{p}:{number}: {where}: expected a time >= 0 s, found "
+                              f"{clip(repr(cell), 40)}")
+        if value < last:
+            raise EpcsimError(f"{p}:{number}: {where}: timestamps must not decrease "
+                              f"({value} after {last})")
+        last = value
+        values.append(value)
+        if len(values) > MAX_ARRIVAL_TIMESTAMPS:
+            raise EpcsimError(f"{p}: {where}: more than {MAX_ARRIVAL_TIMESTAMPS:,} arrivals "
+                              "(split the trace into phases, or sample it)")
+    if not values:
+        raise EpcsimError(f"{p}: {where}: the arrival trace is empty")
+    return np.frombuffer(values, dtype=np.float64).copy()
 
 
 def dense_pages(pages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

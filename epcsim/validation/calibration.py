@@ -33,7 +33,6 @@ name, docs/metrics.md), ``value`` (the measured value, in the metric's base unit
 
 from __future__ import annotations
 
-import csv
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -46,6 +45,7 @@ import numpy as np
 
 from epcsim.errors import EpcsimError, Problem, ScenarioError
 from epcsim.reference.cost_parameters import cost_parameters
+from epcsim.traces.files import csv_cells, read_text
 
 #: Summary metrics that can be fitted (the model's run metrics, docs/metrics.md).
 FITTABLE_METRICS = (
@@ -143,17 +143,14 @@ class CalibrationResult:
 def read_calibration_measurements(path: str | Path) -> list[CalibrationPoint]:
     """Read and check a calibration measurement CSV (see the module docstring)."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EpcsimError(f"{p}: cannot read measurements ({exc})") from None
+    text = read_text(p, "calibration measurement CSV")
     lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1)
              if line.strip() and not line.lstrip().startswith("#")]
     if not lines:
         raise ScenarioError([Problem("the file is empty", file=str(p),
                                      expected="a header: " + ",".join(REQUIRED_COLUMNS))])
     hline, htext = lines[0]
-    header = [h.strip() for h in next(csv.reader([htext]))]
+    header = csv_cells(htext, p, hline)
     problems: list[Problem] = []
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     unknown = [c for c in header if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
@@ -163,7 +160,7 @@ def read_calibration_measurements(path: str | Path) -> list[CalibrationPoint]:
             expected=", ".join(REQUIRED_COLUMNS) + " [, vm_size]", found=", ".join(header))])
     out = []
     for n, line in lines[1:]:
-        cells = [c.strip() for c in next(csv.reader([line]))]
+        cells = csv_cells(line, p, n)
         if len(cells) != len(header):
             problems.append(Problem("wrong number of cells", file=str(p), line=n,
                                     expected=str(len(header)), found=str(len(cells))))

@@ -25,12 +25,12 @@ exits 2). Files are read as text only (no pickle, no eval).
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from epcsim.errors import EpcsimError, Problem, ScenarioError
+from epcsim.traces.files import csv_cells, read_text
 
 #: Largest measurement file read (bytes).
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -94,18 +94,20 @@ def _read_rows(path: str | Path, required: tuple[str, ...],
                                                         list[str]]:
     p = Path(path)
     try:
-        if p.stat().st_size > MAX_FILE_BYTES:
-            raise EpcsimError(f"{p}: larger than {MAX_FILE_BYTES // 2**20} MiB")
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EpcsimError(f"{p}: cannot read ({exc})") from None
+        size = p.stat().st_size
+    except OSError as exc:
+        raise EpcsimError(f"{p}: cannot read ({exc.strerror})") from None
+    if size > MAX_FILE_BYTES:
+        raise EpcsimError(f"{p}: {size:,} bytes, larger than the {MAX_FILE_BYTES // 2**20} MiB "
+                          "a measurement CSV may have; refused without reading it")
+    text = read_text(p, "measurement CSV")
     lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1)
              if line.strip() and not line.lstrip().startswith("#")]
     if not lines:
         raise ScenarioError([Problem("the file is empty", file=str(p),
                                      expected="a header: " + ",".join(required))])
     header_line, header_text = lines[0]
-    header = [h.strip() for h in next(csv.reader([header_text]))]
+    header = csv_cells(header_text, p, header_line)
     missing = [c for c in required if c not in header]
     unknown = [c for c in header if c not in required and c not in optional]
     problems = []
@@ -121,7 +123,7 @@ def _read_rows(path: str | Path, required: tuple[str, ...],
         raise ScenarioError(problems)
     rows = []
     for n, line in lines[1:]:
-        cells = [c.strip() for c in next(csv.reader([line]))]
+        cells = csv_cells(line, p, n)
         if len(cells) != len(header):
             problems.append(Problem("wrong number of cells", file=str(p), line=n,
                                     expected=f"{len(header)} ({','.join(header)})",

@@ -21,7 +21,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from epcsim.report import report_from_results  # pandas and matplotlib: only when used
+    from epcsim.study.store import check_results_folder
 
+    check_results_folder(args.results_dir)  # never write a report among a user's own files
     html_path, md_path = report_from_results(args.results_dir)
     print(f"report: {html_path}")
     print(f"        {md_path}")

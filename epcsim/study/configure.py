@@ -36,8 +36,12 @@ from epcsim.reference.catalog import VmSize
 from epcsim.scenario import Scenario
 from epcsim.units import PAGE_BYTES
 
-#: Most timestamps an arrival trace may hold (about 160 MB of float64).
+#: Most timestamps an arrival trace may hold (about 160 MB of float64). Raise it from Python
+#: (``epcsim.study.configure.MAX_ARRIVAL_TIMESTAMPS = ...``) if you have the memory.
 MAX_ARRIVAL_TIMESTAMPS = 20_000_000
+
+#: Longest line of an arrival trace, in characters (a CSV row with its other columns).
+MAX_ARRIVAL_LINE_CHARS = 64 * 1024
 
 
 def pages_of(size_bytes: int) -> int:
@@ -47,32 +51,50 @@ def pages_of(size_bytes: int) -> int:
 
 def read_arrival_timestamps(path: str, where: str = "workload.arrival.file") -> tuple[float, ...]:
     """Arrival times in seconds from a CSV/text file: one number per line (the first column
-    of a CSV; a header line is skipped). Raises :class:`EpcsimError` on anything else."""
+    of a CSV; a header line is skipped). Raises :class:`EpcsimError` on anything else.
+
+    The file is read line by line to its end, never truncated: a trace with more than
+    :data:`MAX_ARRIVAL_TIMESTAMPS` arrivals, or a line longer than
+    :data:`MAX_ARRIVAL_LINE_CHARS`, is refused with a message that says the limit."""
+    values: list[float] = []
     try:
-        with open(path, encoding="utf-8") as fh:
-            lines = fh.read(256 * 1024 * 1024).splitlines()
+        with open(path, encoding="utf-8", newline=None) as fh:
+            number = 0
+            while True:
+                line = fh.readline(MAX_ARRIVAL_LINE_CHARS + 1)
+                if not line:
+                    break
+                number += 1
+                if len(line) > MAX_ARRIVAL_LINE_CHARS and not line.endswith("\n"):
+                    raise EpcsimError(
+                        f"{path}:{number}: {where}: line longer than "
+                        f"{MAX_ARRIVAL_LINE_CHARS} characters (expected one time in seconds "
+                        "per line, optionally followed by other CSV columns)")
+                text = line.split(",")[0].strip()
+                if not text or text.startswith("#"):
+                    continue
+                try:
+                    value = float(text)
+                except ValueError:
+                    if not values and number == 1:
+                        continue  # a header
+                    raise EpcsimError(f"{path}:{number}: {where}: expected a time in seconds, "
+                                      f"found {text[:40]!r}") from None
+                if not math.isfinite(value) or value < 0:
+                    raise EpcsimError(f"{path}:{number}: {where}: expected a time >= 0 s, "
+                                      f"found {text[:40]!r}")
+                if values and value < values[-1]:
+                    raise EpcsimError(f"{path}:{number}: {where}: timestamps must not "
+                                      f"decrease ({value} after {values[-1]})")
+                values.append(value)
+                if len(values) > MAX_ARRIVAL_TIMESTAMPS:
+                    raise EpcsimError(
+                        f"{path}:{number}: {where}: more than {MAX_ARRIVAL_TIMESTAMPS:,} "
+                        "arrivals, the limit for an arrival trace; use a shorter window of "
+                        "the trace, or raise epcsim.study.configure.MAX_ARRIVAL_TIMESTAMPS "
+                        "from Python if the machine has the memory")
     except (OSError, UnicodeDecodeError) as exc:
         raise EpcsimError(f"{path}: {where}: cannot read arrival trace ({exc})") from None
-    values: list[float] = []
-    for number, line in enumerate(lines, start=1):
-        text = line.split(",")[0].strip()
-        if not text or text.startswith("#"):
-            continue
-        try:
-            value = float(text)
-        except ValueError:
-            if not values and number == 1:
-                continue  # a header
-            raise EpcsimError(f"{path}:{number}: {where}: expected a time in seconds, "
-                              f"found {text[:40]!r}") from None
-        if not math.isfinite(value) or value < 0:
-            raise EpcsimError(f"{path}:{number}: {where}: expected a time >= 0 s, found {text!r}")
-        if values and value < values[-1]:
-            raise EpcsimError(f"{path}:{number}: {where}: timestamps must not decrease "
-                              f"({value} after {values[-1]})")
-        values.append(value)
-        if len(values) > MAX_ARRIVAL_TIMESTAMPS:
-            raise EpcsimError(f"{path}: {where}: more than {MAX_ARRIVAL_TIMESTAMPS} arrivals")
     if not values:
         raise EpcsimError(f"{path}: {where}: the arrival trace is empty")
     return tuple(values)

@@ -345,14 +345,14 @@ class RunStore:
         try:
             raw = json.loads(data)
         except ValueError:
-            return "record is not valid JSON (truncated or edited)"
+            return "record is not valid JSON: truncated or edited"
         if not isinstance(raw, dict):
             return "record is not a JSON object"
         if raw.get("format") != RECORD_FORMAT:
             return (f"record format {str(raw.get('format'))[:40]!r}, expected "
                     f"{RECORD_FORMAT!r} (written by another epcsim version)")
         if raw.get("record_sha256") != record_checksum(raw):
-            return "record checksum mismatch (the record was edited or corrupted)"
+            return "record checksum mismatch: the record was edited or corrupted"
         return self._parse(run_key, raw, verify_detail=True)
 
     def _parse(self, run_key: str, raw: Mapping[str, Any],
@@ -405,7 +405,7 @@ class RunStore:
         except OSError as exc:
             return f"detail file unreadable ({exc.strerror or exc})"
         if digest.hexdigest() != detail["sha256"]:
-            return "detail file checksum mismatch (corrupted or replaced)"
+            return "detail file checksum mismatch: corrupted or replaced"
         return None
 
     def verify_many(self, run_keys: Sequence[str]

@@ -262,7 +262,7 @@ def test_an_arrival_trace_is_read_to_its_end_or_refused(tmp_path: Path, monkeypa
     import epcsim.study.configure as configure
 
     monkeypatch.setattr(configure, "MAX_ARRIVAL_TIMESTAMPS", 1000)
-    with pytest.raises(EpcsimError, match="more than 1,000 arrivals.*raise"):
+    with pytest.raises(EpcsimError, match=r"more than 1,000 arrivals.*raise"):
         read_arrival_timestamps(str(path))
     monkeypatch.setattr(configure, "MAX_ARRIVAL_LINE_CHARS", 100)
     with pytest.raises(EpcsimError, match="longer than 100 characters"):
@@ -276,7 +276,7 @@ def test_a_read_only_results_folder_is_a_message(tmp_path: Path, capsys, monkeyp
     assert _run(capsys, "--out", str(out))[0] == 0
     real_open = os.open
 
-    def read_only(path, flags, *args):  # type: ignore[no-untyped-def]
+    def read_only(path, flags, *args):
         if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
             raise PermissionError(errno.EROFS, "Read-only file system", str(path))
         return real_open(path, flags, *args)
@@ -291,14 +291,14 @@ def test_a_read_only_results_folder_is_a_message(tmp_path: Path, capsys, monkeyp
 
     real_mkstemp = tempfile.mkstemp
 
-    def no_mkstemp(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def no_mkstemp(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied", kwargs.get("dir"))
 
     monkeypatch.setattr(os, "open", real_open)
     monkeypatch.setattr(tempfile, "mkstemp", no_mkstemp)
     real_builtin_open = builtins.open
 
-    def no_write_open(file, mode="r", *args, **kwargs):  # type: ignore[no-untyped-def]
+    def no_write_open(file, mode="r", *args, **kwargs):
         if any(c in mode for c in "wax+"):
             raise PermissionError(errno.EACCES, "Permission denied", str(file))
         return real_builtin_open(file, mode, *args, **kwargs)
@@ -322,21 +322,21 @@ def test_a_full_disk_while_the_report_is_written_leaves_nothing_half_written(
     written = {"bytes": 0}
 
     class Full:
-        def __init__(self, fh):  # type: ignore[no-untyped-def]
+        def __init__(self, fh):
             self.fh = fh
 
-        def write(self, data):  # type: ignore[no-untyped-def]
+        def write(self, data):
             self.fh.write(data[: len(data) // 2])  # half of it, then the disk is full
             written["bytes"] += 1
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        def __getattr__(self, name):  # type: ignore[no-untyped-def]
+        def __getattr__(self, name):
             return getattr(self.fh, name)
 
-        def __enter__(self):  # type: ignore[no-untyped-def]
+        def __enter__(self):
             return self
 
-        def __exit__(self, *exc):  # type: ignore[no-untyped-def]
+        def __exit__(self, *exc):
             self.fh.close()
 
     monkeypatch.setattr(os, "fdopen", lambda *a, **k: Full(real_fdopen(*a, **k)))

@@ -6,9 +6,9 @@ run whose complete record is already there (unless ``force``; failed records are
 unless ``retry_failed=False``), hands the other runs to a backend and records each outcome as
 it arrives, then writes ``summary.csv`` atomically. A stored record that fails verification
 (its checksum, or its detail file's, does not match) is never reused: the run is executed
-again and the study's report counts it (``StudyResult.rejected``). Killing the client at any moment loses at
-most the runs in flight; running the same study again picks up where it stopped and produces
-the same summary bytes as an uninterrupted run.
+again and the study's report counts it (``StudyResult.rejected``). Killing the client at
+any moment loses at most the runs in flight; running the same study again picks up where it
+stopped and produces the same summary bytes as an uninterrupted run.
 
 :func:`run_sequential` replicates in rounds until every point's confidence interval is narrow
 enough (see :mod:`epcsim.study.stats`).

@@ -32,10 +32,11 @@ Records of the earlier format ``epcsim-run/1`` (no record checksum) are rejected
 The results folder is marked as epcsim's by a ``.epcsim-results`` file, written (atomically)
 before anything else; :func:`claim_results_folder` refuses a non-empty folder without it (a
 folder of the user's own files is never written into), except a folder that an earlier
-epcsim wrote (``runs/`` and ``.study.lock`` present), which it adopts. Every name epcsim
-writes directly inside the folder (``runs/``, ``figures/``, ``.study.lock``, the summary,
-the report...) must not be a symbolic link: a link there is refused rather than followed out
-of the folder, and the lock file is opened with ``O_NOFOLLOW``.
+epcsim wrote (``runs/`` and ``.study.lock``, or a ``provenance.json`` naming an epcsim
+version), which it adopts. Every name epcsim writes directly inside the folder (``runs/``,
+``figures/``, ``.study.lock``, the summary, the report...) must not be a symbolic link: a
+link there is refused rather than followed out of the folder, and the lock file is opened
+with ``O_NOFOLLOW``.
 
 Only the client process writes; workers return outcomes. Every path is built from a validated
 hex run key under the store folder, so nothing is written outside it. A failed run is recorded
@@ -159,15 +160,24 @@ def _no_symlinks(root: Path) -> None:
 
 
 def is_results_folder(root: str | os.PathLike[str]) -> bool:
-    """True if ``root`` holds epcsim's marker file, or is a folder an earlier epcsim wrote
-    (``runs/`` and ``.study.lock``, from before the marker existed)."""
+    """True if ``root`` holds epcsim's marker file, or is a folder an earlier epcsim wrote:
+    ``runs/`` and ``.study.lock`` (from before the marker existed), or a ``provenance.json``
+    naming an ``epcsim_version`` (a results folder copied without its hidden files)."""
     root = Path(root)
     marker = root / MARKER_FILE
     if marker.is_file() and not marker.is_symlink():
         return True
     runs, lock = root / RUNS_DIR, root / LOCK_FILE
-    return (runs.is_dir() and not runs.is_symlink() and lock.is_file()
-            and not lock.is_symlink())
+    if runs.is_dir() and not runs.is_symlink() and lock.is_file() and not lock.is_symlink():
+        return True
+    prov = root / "provenance.json"
+    try:
+        if prov.is_symlink() or not prov.is_file() or prov.stat().st_size > 1 << 20:
+            return False
+        data = json.loads(prov.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "epcsim_version" in data
 
 
 def check_results_folder(root: str | os.PathLike[str]) -> Path:

@@ -157,6 +157,7 @@ def test_an_edited_record_is_rejected_and_run_again(tmp_path: Path) -> None:
     assert again.n_reused == 2 and again.n_run == 1
     assert list(again.rejected) == [key] and "checksum" in again.rejected[key]
     assert "not reused, run again" in again.report()
+    assert "1 stored failed verification" in again.report().splitlines()[0]
     assert again.summary.equals(first.summary)
     # an edit that recomputes the checksum of a *wrong* format is still refused
     raw = json.loads(path.read_text())

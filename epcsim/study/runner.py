@@ -103,6 +103,8 @@ class StudyResult:
             f"{self.n_run} run, {self.n_failed} failed"
             + (f", {self.n_not_run} not run (stopped at the first failure)"
                if self.n_not_run else "")
+            + (f", {len(self.rejected)} stored failed verification (run again)"
+               if self.rejected else "")
             + f" ({self.backend}, {self.wall_s:.1f} s)"
         ]
         if self.rejected:

@@ -63,6 +63,8 @@ class StudyOutput:
             ``n_replications``; the same as ``summary_ci.csv``.
         n_failed: runs that failed (their ``error`` column says why).
         report_text: the study machinery's closing summary (runs reused, run, failed).
+        extra: ``rejected_runs``: run key -> why its stored record failed verification
+            (those runs were executed again, not reused).
         details: run key -> per-operation DataFrame, read lazily from ``runs/``.
     """
 
@@ -184,6 +186,19 @@ def _provenance(scenario: Scenario, plan: StudyPlan, started: float, wall_s: flo
     }
 
 
+def _source_bytes(scenario: Scenario, source_file: str | os.PathLike[str]) -> bytes:
+    """The scenario file's bytes as the loader read them (a pipe cannot be read twice), or,
+    for a scenario loaded from elsewhere, the file read now."""
+    context = scenario.context
+    if context.get("source_file") == os.fspath(source_file) and "source_bytes" in context:
+        return bytes(context["source_bytes"])
+    try:
+        return Path(source_file).read_bytes()
+    except OSError as exc:
+        raise EpcsimError(f"{source_file}: cannot read the scenario file to copy it "
+                          f"({exc.strerror or exc})") from None
+
+
 def run_study(scenario: Scenario | str | os.PathLike[str] | Mapping[str, Any], *,
               overrides: Iterable[str] = (), out_dir: str | os.PathLike[str] | None = None,
               workers: int | None = None, backend: Any = None, force: bool = False,
@@ -236,7 +251,7 @@ def run_study(scenario: Scenario | str | os.PathLike[str] | Mapping[str, Any], *
     atomic_write_bytes(out / "summary_ci.csv",
                        aggregate.to_csv(index=False, lineterminator="\n").encode("utf-8"))
     if source_file is not None:
-        atomic_write_bytes(out / "scenario.yaml", Path(source_file).read_bytes())
+        atomic_write_bytes(out / "scenario.yaml", _source_bytes(scenario, source_file))
     resolved = scenario.model_dump(mode="json", by_alias=True)
     atomic_write_bytes(out / "scenario.resolved.json",
                        (json.dumps(resolved, indent=2, sort_keys=False) + "\n").encode("utf-8"))
@@ -248,7 +263,8 @@ def run_study(scenario: Scenario | str | os.PathLike[str] | Mapping[str, Any], *
                        (json.dumps(prov, indent=2) + "\n").encode("utf-8"))
     return StudyOutput(scenario=scenario, plan=plan, out_dir=out, summary=summary,
                        aggregate=aggregate, n_failed=result.n_failed,
-                       report_text=result.report(), details=result.details, wall_s=wall)
+                       report_text=result.report(), details=result.details, wall_s=wall,
+                       extra={"rejected_runs": dict(result.rejected)})
 
 
 def with_overrides(scenario: Scenario, overrides: Iterable[str]) -> Scenario:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from epcsim.errors import EpcsimError
 from epcsim.study import RunOutcome, RunStore, RunTask, StudyLockedError, execute_task
 from epcsim.study.mm1 import mm1_task
-from epcsim.study.store import atomic_write_bytes
+from epcsim.study.store import atomic_write_bytes, claim_results_folder
 
 
 def _ok_outcome(task: RunTask) -> RunOutcome:
@@ -74,6 +74,7 @@ def test_record_whose_detail_file_is_missing_or_truncated_is_not_complete(tmp_pa
 
 
 def test_stale_temp_files_are_removed_on_open_and_the_lock_is_exclusive(tmp_path) -> None:
+    claim_results_folder(tmp_path)  # a folder an earlier (crashed) client wrote
     runs = tmp_path / "runs"
     runs.mkdir()
     stale = [runs / ".abc.json.tmp-123-deadbeef", tmp_path / ".summary.csv.tmp-9-00ff00ff"]

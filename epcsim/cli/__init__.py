@@ -3,7 +3,8 @@
 Each subcommand lives in its own module under :mod:`epcsim.cli` and exposes
 ``add_parser(subparsers)`` and ``main(args) -> int``. This module only dispatches and turns
 errors into exit statuses: a user's mistake (:class:`~epcsim.errors.EpcsimError`) prints its
-located message and exits 2; ``--debug`` shows the traceback as well.
+located message and exits 2; so does an ``OSError`` (a read-only folder, a full disk: the
+environment, not a bug); ``--debug`` shows the traceback as well.
 """
 
 from __future__ import annotations
@@ -69,6 +70,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # e.g. `epcsim catalog | head`
         return 0
+    except OSError as exc:  # the environment, not epcsim: read-only folder, disk full...
+        if args.debug:
+            raise
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"epcsim: error: {where}{exc.strerror or exc} (nothing was half-written: "
+              "files are replaced atomically; fix the cause and run again)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

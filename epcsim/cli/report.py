@@ -8,6 +8,7 @@ and rewrites the report without running the model. See :mod:`epcsim.report`.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +22,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from epcsim.report import report_from_results  # pandas and matplotlib: only when used
+    from epcsim.study.store import check_results_folder
 
+    root = Path(args.results_dir)
+    if (root / "summary.csv").exists() or (root / "summary.csv").is_symlink():
+        # (without a summary, report_from_results says what is missing, writing nothing)
+        check_results_folder(root)  # never write a report among a user's own files
     html_path, md_path = report_from_results(args.results_dir)
     print(f"report: {html_path}")
     print(f"        {md_path}")

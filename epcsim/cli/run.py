@@ -94,6 +94,13 @@ def _precision(args: argparse.Namespace, replications: int) -> object:
                            max_replications=args.max_replications)
 
 
+def _warn_rejected(rejected: dict[str, str]) -> None:
+    """One stderr line per stored run that failed verification and was run again."""
+    for key, reason in rejected.items():
+        print(f"epcsim: warning: stored run {key} not reused ({reason}); run again",
+              file=sys.stderr)
+
+
 def main(args: argparse.Namespace) -> int:
     from epcsim.api import run_study
     from epcsim.scenario import load_scenario
@@ -110,6 +117,7 @@ def main(args: argparse.Namespace) -> int:
     print(study.plan.describe())
     if not progress:
         print(study.report_text.splitlines()[0])
+    _warn_rejected(study.extra.get("rejected_runs") or {})
     print()
     print(headline(study.aggregate, list(scenario.sweep)))
     print()

@@ -200,6 +200,20 @@ def _safe_name(value: str, what: str) -> str:
     return value
 
 
+class InputFileMark:
+    """Annotation marker of a scenario field that names an input file (a path string).
+
+    Every such field enters the study's run keys by the SHA-256 of the file's bytes (see
+    :func:`epcsim.scenario.plan.input_files`), so editing the file reruns the runs that read
+    it. A new field that names a file must carry this marker (use ``TraceFile``)."""
+
+    def __repr__(self) -> str:
+        return "INPUT_FILE"
+
+
+INPUT_FILE = InputFileMark()
+
+
 class _Spec(BaseModel):
     """Common configuration: frozen, unknown keys refused, YAML keys are the aliases."""
 

@@ -43,6 +43,13 @@ def _yaml_problem(p: YamlProblem, file: str | None, data: Any = None) -> Problem
 def read_scenario_file(path: str | os.PathLike[str]) -> tuple[Any, dict[Any, int]]:
     """The raw data of a scenario file and the line of every key path; ScenarioError if the
     file cannot be read as a bounded, safe YAML mapping."""
+    data, lines, _raw = _read_scenario(path)
+    return data, lines
+
+
+def _read_scenario(path: str | os.PathLike[str]) -> tuple[Any, dict[Any, int], bytes]:
+    """:func:`read_scenario_file` and the bytes read: the file is read once (it may be a
+    pipe, e.g. ``<(cat f.yaml)``, which a second read would find empty)."""
     file = os.fspath(path)
     try:
         size = os.stat(file).st_size
@@ -65,7 +72,7 @@ def read_scenario_file(path: str | os.PathLike[str]) -> tuple[Any, dict[Any, int
     doc = load_yaml_text(text)
     if doc.problems:
         raise ScenarioError([_yaml_problem(p, file, doc.data) for p in doc.problems])
-    return doc.data, doc.lines
+    return doc.data, doc.lines, data
 
 
 def _shape_problem(data: Any, file: str | None) -> Problem | None:
@@ -101,6 +108,7 @@ def load_scenario(source: str | os.PathLike[str] | Mapping[str, Any],
     relative trace file names point (default: the scenario file's folder, or the working
     folder for a mapping). Raises :class:`~epcsim.errors.ScenarioError` with every problem.
     """
+    raw: bytes | None = None
     if isinstance(source, Mapping):
         file = None
         data: Any = copy.deepcopy(dict(source))
@@ -108,7 +116,7 @@ def load_scenario(source: str | os.PathLike[str] | Mapping[str, Any],
         folder = os.fspath(base_dir) if base_dir is not None else os.getcwd()
     else:
         file = os.fspath(source)
-        data, lines = read_scenario_file(file)
+        data, lines, raw = _read_scenario(file)
         folder = os.fspath(base_dir) if base_dir is not None else \
             os.path.dirname(os.path.abspath(file))
     shape = _shape_problem(data, file)
@@ -124,8 +132,12 @@ def load_scenario(source: str | os.PathLike[str] | Mapping[str, Any],
         _vm_shorthand(data, lines)
     if "name" not in data and file is not None:
         data["name"] = FsPath(file).stem
+    context: dict[str, Any] = {"base_dir": folder}
+    if raw is not None:  # the file's bytes as read, for the results folder's scenario.yaml
+        context["source_file"] = file
+        context["source_bytes"] = raw
     try:
-        return Scenario.model_validate(data, context={"base_dir": folder})
+        return Scenario.model_validate(data, context=context)
     except ValidationError as exc:
         issues = issues_from_validation_error(exc, data, Scenario)
         raise ScenarioError([_locate(i, data, lines, file, origins) for i in issues]) from None

@@ -16,7 +16,9 @@ result: the resolved scenario (sweep applied; without ``name``, ``description``,
 selection, ``slo``, ``sweep``, ``simulation.replications`` and ``simulation.max_operations``,
 which do not change one run),
 the VM entry, the replication, the seed and the epcsim version. It is a cache key: equal keys,
-equal results. Trace files are named by path, not by content.
+equal results. Every file the scenario names (arrival traces, page traces: any field marked
+``INPUT_FILE``) enters the key by the SHA-256 of its bytes, in place of its path: editing a
+trace reruns the runs that read it, moving it does not.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from epcsim import __version__, units
 from epcsim.errors import EpcsimError, ScenarioError
 from epcsim.reference.catalog import VmSize
+from epcsim.scenario.fields import INPUT_FILE
 from epcsim.scenario.paths import PathError, get_path, split_key_path, with_values
 from epcsim.scenario.spec import Scenario
 from epcsim.scenario.vms import resolve_vm_sizes
@@ -120,11 +124,74 @@ def _canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
-def run_key(scenario: Scenario, vm: VmSize, replication: int, seed: int) -> str:
-    """SHA-256 (hex) of everything that determines one run's result (see module doc)."""
+def input_files(scenario: Any) -> dict[tuple[str | int, ...], str]:
+    """Every input file a scenario (or any of its sections) names: field-name path (as in
+    ``model_dump()``) -> the absolute path, for the fields marked ``INPUT_FILE``."""
+    from pydantic import BaseModel
+
+    found: dict[tuple[str | int, ...], str] = {}
+
+    def walk(obj: Any, at: tuple[str | int, ...]) -> None:
+        if isinstance(obj, BaseModel):
+            for name, info in type(obj).model_fields.items():
+                value = getattr(obj, name)
+                if INPUT_FILE in info.metadata and isinstance(value, str):
+                    found[(*at, name)] = value
+                else:
+                    walk(value, (*at, name))
+        elif isinstance(obj, list | tuple):
+            for i, item in enumerate(obj):
+                walk(item, (*at, i))
+        elif isinstance(obj, dict):
+            for key, item in obj.items():
+                walk(item, (*at, key))
+
+    walk(scenario, ())
+    return found
+
+
+_DIGESTS: dict[tuple[str, int, int, int, int], str] = {}
+
+
+def file_sha256(path: str, where: str = "") -> str:
+    """SHA-256 (hex) of a file's bytes; cached per (path, device, inode, size, mtime), so a
+    study hashes each input file once. Raises :class:`EpcsimError` if it cannot be read."""
+    try:
+        st = os.stat(path)
+        ident = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        digest = _DIGESTS.get(ident)
+        if digest is None:
+            with open(path, "rb") as fh:
+                digest = hashlib.file_digest(fh, "sha256").hexdigest()
+            if len(_DIGESTS) > 1024:
+                _DIGESTS.clear()
+            _DIGESTS[ident] = digest
+    except OSError as exc:
+        raise EpcsimError(f"{path}: {where + ': ' if where else ''}cannot read the file "
+                          f"({exc.strerror or exc})") from None
+    return digest
+
+
+def _key_dump(scenario: Scenario) -> dict[str, Any]:
+    """The scenario as it enters run keys: input files replaced by their content digests."""
     dumped = scenario.model_dump(mode="json", exclude={
         "name": True, "description": True, "vm": True, "slo": True, "sweep": True,
         "simulation": {"replications", "max_operations"}})
+    for at, path in input_files(scenario).items():
+        node: Any = dumped
+        try:
+            for part in at[:-1]:
+                node = node[part]
+        except (KeyError, IndexError, TypeError):  # in a section that is not keyed
+            continue
+        where = ".".join(str(p) for p in at)
+        node[at[-1]] = "sha256:" + file_sha256(path, where)
+    return dumped
+
+
+def run_key(scenario: Scenario, vm: VmSize, replication: int, seed: int) -> str:
+    """SHA-256 (hex) of everything that determines one run's result (see module doc)."""
+    dumped = _key_dump(scenario)
     payload = {"scenario": dumped, "vm": vm.to_dict(), "replication": replication,
                "seed": seed, "epcsim_version": __version__}
     return hashlib.sha256(_canonical(payload).encode("ascii")).hexdigest()

@@ -18,6 +18,7 @@ from pydantic_core import PydanticCustomError
 from epcsim import units
 from epcsim.scenario.fields import (
     DEFAULT_MAX_OPERATIONS,
+    INPUT_FILE,
     MAX_CALLS_PER_OP,
     MAX_CLIENTS,
     MAX_OPERATIONS_LIMIT,
@@ -54,7 +55,7 @@ def _resolve_file(v: object, info: ValidationInfo) -> object:
     return path
 
 
-TraceFile = Annotated[str, Field(min_length=1, max_length=4096)]
+TraceFile = Annotated[str, Field(min_length=1, max_length=4096), INPUT_FILE]
 
 
 class PoissonArrival(_Spec):

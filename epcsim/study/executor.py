@@ -38,6 +38,7 @@ import multiprocessing.connection
 import os
 import re
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Iterator, Sequence
@@ -53,6 +54,14 @@ SCHEDULER_ENV = "EPCSIM_SCHEDULER"
 
 _ADDRESS_RE = re.compile(r"(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})")
 
+#: Local worker processes allowed per core: more only adds memory and start-up time (each
+#: process imports epcsim and holds a run), never speed.
+MAX_WORKERS_PER_CORE = 4
+
+#: Seconds a Dask study waits while the scheduler has no worker at all before it gives up
+#: (every worker died or left); runs already finished are stored, a rerun resumes.
+DASK_NO_WORKER_TIMEOUT_S = 60.0
+
 
 _WORKER_DIED = (
     "a worker process died while this run was in flight (the run itself, or another run in "
@@ -67,6 +76,59 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - macOS, Windows
         return max(1, os.cpu_count() or 1)
+
+
+def max_workers() -> int:
+    """The most local worker processes a study may ask for (a multiple of the cores)."""
+    return MAX_WORKERS_PER_CORE * max(default_workers(), os.cpu_count() or 1)
+
+
+def check_workers(workers: object) -> None:
+    """Refuse a worker count that is not an integer in [1, :func:`max_workers`]."""
+    if workers is None:
+        return
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise EpcsimError(f"workers must be a positive integer, found {workers!r}")
+    cap = max_workers()
+    if workers > cap:
+        raise EpcsimError(
+            f"workers: at most {cap} ({MAX_WORKERS_PER_CORE} per core on this machine), "
+            f"found {workers}; more processes than that only cost memory (use a Dask "
+            "cluster to run on more machines)")
+
+
+def check_address(address: str) -> str:
+    """``address`` stripped, if it reads ``tcp://HOST:PORT`` or ``tls://HOST:PORT`` with a
+    port in 1..65535; raises :class:`EpcsimError` otherwise (without connecting)."""
+    address = address.strip()
+    match = _ADDRESS_RE.fullmatch(address)
+    if not match:
+        raise EpcsimError(
+            f"Dask scheduler address must look like tcp://HOST:PORT, found {address[:200]!r}")
+    port = int(match.group(3))
+    if not 1 <= port <= 65535:
+        raise EpcsimError(f"Dask scheduler address {address!r}: the port must be in "
+                          f"1..65535, found {port}")
+    return address
+
+
+def check_backend_options(backend: object, workers: object) -> None:
+    """Check what the user asked for (worker count, scheduler address) without starting or
+    connecting to anything, so a mistake is refused even when no run needs executing."""
+    if isinstance(backend, Backend):
+        return
+    check_workers(workers)
+    env_address = os.environ.get(SCHEDULER_ENV, "").strip()
+    if backend is None:
+        backend = env_address or "local"
+    if backend == "dask":
+        backend = env_address or backend
+    if isinstance(backend, str) and "://" in backend:
+        check_address(backend)
+        if workers is not None:
+            raise EpcsimError(
+                "workers applies to the local backend; on Dask the cluster's workers decide "
+                "(start more dask-worker processes instead)")
 
 
 class Backend(abc.ABC):
@@ -131,8 +193,7 @@ class LocalPoolBackend(Backend):
     def __init__(self, workers: int | None = None, *, start_method: str = "spawn") -> None:
         if workers is None:
             workers = default_workers()
-        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-            raise EpcsimError(f"workers must be a positive integer, found {workers!r}")
+        check_workers(workers)
         self.workers = workers
         self.start_method = start_method
         self.pools_started = 0
@@ -207,11 +268,10 @@ class DaskBackend(Backend):
     name = "dask"
 
     def __init__(self, address: str, *, timeout_s: float = 30.0,
-                 check_versions: bool = True) -> None:
-        address = address.strip()
-        if not _ADDRESS_RE.fullmatch(address):
-            raise EpcsimError(
-                f"Dask scheduler address must look like tcp://HOST:PORT, found {address!r}")
+                 check_versions: bool = True,
+                 no_worker_timeout_s: float = DASK_NO_WORKER_TIMEOUT_S) -> None:
+        address = check_address(address)
+        self.no_worker_timeout_s = no_worker_timeout_s
         try:
             from distributed import Client
         except ImportError as exc:  # pragma: no cover - dask is an optional extra
@@ -274,20 +334,58 @@ class DaskBackend(Backend):
                 next_index += 1
 
         submit_more()
+        lost_since: float | None = None
         try:
-            for future in completed:
-                index = pending.pop(future)
-                try:
-                    outcome = future.result()
-                except Exception as exc:  # e.g. KilledWorker
-                    outcome = failed_outcome(type(exc).__name__, str(exc),
-                                             traceback.format_exc())
-                future.release()
-                yield index, outcome
+            while pending:
+                batch = completed.next_batch(block=False)
+                if not batch:
+                    # Nothing finished: make sure someone is still working on it. A cluster
+                    # whose every worker died would otherwise keep the runs queued forever.
+                    if self._n_workers() > 0:
+                        lost_since = None
+                    elif lost_since is None:
+                        lost_since = time.monotonic()
+                    elif time.monotonic() - lost_since > self.no_worker_timeout_s:
+                        raise EpcsimError(
+                            f"the Dask scheduler at {self.address} has had no worker for "
+                            f"{self.no_worker_timeout_s:g} s (every worker died or left) with "
+                            f"{len(pending) + len(tasks) - next_index} runs unfinished; the "
+                            "finished runs are stored: start workers and run the study again "
+                            "to resume")
+                    self._wait_for_one(completed)
+                    continue
+                lost_since = None
+                for future in sorted(batch, key=pending.__getitem__):
+                    index = pending.pop(future)
+                    try:
+                        outcome = future.result()
+                    except Exception as exc:  # e.g. KilledWorker
+                        outcome = failed_outcome(type(exc).__name__, str(exc),
+                                                 traceback.format_exc())
+                    future.release()
+                    yield index, outcome
                 submit_more()
         finally:
             if pending:
                 self.client.cancel(list(pending))
+
+    @staticmethod
+    def _wait_for_one(completed: Any, timeout_s: float = 0.5) -> None:
+        """Block until a run may have finished (or ``timeout_s`` passed)."""
+        condition = getattr(completed, "thread_condition", None)
+        if condition is None:  # pragma: no cover - another distributed release
+            time.sleep(0.05)
+            return
+        with condition:
+            if not completed.has_ready():
+                condition.wait(timeout=timeout_s)
+
+    def _n_workers(self) -> int:
+        try:
+            return len(self.client.nthreads())
+        except (OSError, TimeoutError) as exc:
+            raise EpcsimError(f"lost the connection to the Dask scheduler at {self.address} "
+                              f"({exc})") from exc
 
     def close(self) -> None:
         self.client.close()

@@ -4,9 +4,11 @@
 the results store (taking its lock and removing temp files a crashed client left), reuses every
 run whose complete record is already there (unless ``force``; failed records are retried
 unless ``retry_failed=False``), hands the other runs to a backend and records each outcome as
-it arrives, then writes ``summary.csv`` atomically. Killing the client at any moment loses at
-most the runs in flight; running the same study again picks up where it stopped and produces
-the same summary bytes as an uninterrupted run.
+it arrives, then writes ``summary.csv`` atomically. A stored record that fails verification
+(its checksum, or its detail file's, does not match) is never reused: the run is executed
+again and the study's report counts it (``StudyResult.rejected``). Killing the client at
+any moment loses at most the runs in flight; running the same study again picks up where it
+stopped and produces the same summary bytes as an uninterrupted run.
 
 :func:`run_sequential` replicates in rounds until every point's confidence interval is narrow
 enough (see :mod:`epcsim.study.stats`).
@@ -30,7 +32,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from epcsim.errors import EpcsimError
-from epcsim.study.executor import Backend, make_backend
+from epcsim.study.executor import Backend, check_backend_options, make_backend
 from epcsim.study.frames import DetailFrames, build_summary, execution_frame, summary_csv_bytes
 from epcsim.study.stats import PrecisionTarget, replications_needed
 from epcsim.study.store import RunRecord, RunStore, atomic_write_bytes
@@ -66,6 +68,8 @@ class StudyResult:
             now; ``n_failed``: runs whose record is a failure (executed now, or reused with
             ``retry_failed=False``); ``n_not_run``: runs without a record (a fail-fast stop).
         failures: failed runs grouped by error line, in task order of first occurrence.
+        rejected: run key -> why its stored record failed verification (checksum mismatch,
+            corrupt or edited file...); those runs were executed again, never reused.
         stopped_early: ``fail_fast`` stopped the study at its first failure.
         backend: description of the backend used (``"none needed"`` if all were reused).
         wall_s: wall-clock seconds of this call.
@@ -85,6 +89,7 @@ class StudyResult:
     backend: str
     wall_s: float
     details: DetailFrames
+    rejected: dict[str, str] = field(default_factory=dict)
     _records: dict[str, RunRecord] = field(repr=False, default_factory=dict)
 
     def execution(self) -> pd.DataFrame:
@@ -98,8 +103,12 @@ class StudyResult:
             f"{self.n_run} run, {self.n_failed} failed"
             + (f", {self.n_not_run} not run (stopped at the first failure)"
                if self.n_not_run else "")
+            + (f", {len(self.rejected)} stored failed verification (run again)"
+               if self.rejected else "")
             + f" ({self.backend}, {self.wall_s:.1f} s)"
         ]
+        if self.rejected:
+            lines.extend(self.rejected_lines())
         for group in self.failures:
             plural = "s" if group.count > 1 else ""
             lines.append(f"  {group.count} run{plural} failed: {group.error} "
@@ -108,6 +117,14 @@ class StudyResult:
             lines.append(f"  tracebacks: {self.store_dir / 'runs'}/<run_key>.json")
         lines.append(f"summary: {self.summary_path}")
         return "\n".join(lines)
+
+    def rejected_lines(self) -> list[str]:
+        """One line per distinct reason why stored runs were not reused but run again."""
+        by_reason: dict[str, list[str]] = {}
+        for key, reason in self.rejected.items():
+            by_reason.setdefault(reason, []).append(key)
+        return [f"  {len(keys)} stored run{'s' if len(keys) > 1 else ''} not reused, run "
+                f"again: {reason} (first: run {keys[0]})" for reason, keys in by_reason.items()]
 
     def raise_for_failures(self) -> None:
         """Raise :class:`StudyFailedError` (with the first traceback) if any run failed."""
@@ -176,11 +193,14 @@ def run_study(tasks: Iterable[RunTask], store_dir: str | os.PathLike[str], *,
     """
     t0 = time.perf_counter()
     tasks = _check_tasks(tasks)
+    check_backend_options(backend, workers)  # even when every run is reused
     store_dir = Path(store_dir)
     with RunStore(store_dir) as store:
         records: dict[str, RunRecord] = {}
+        rejected: dict[str, str] = {}
         if not force:
-            for key, record in store.load_many([t.run_key for t in tasks]).items():
+            stored, rejected = store.verify_many([t.run_key for t in tasks])
+            for key, record in stored.items():
                 if record.ok or not retry_failed:
                     records[key] = record
         to_run = [t for t in tasks if t.run_key not in records]
@@ -235,6 +255,7 @@ def run_study(tasks: Iterable[RunTask], store_dir: str | os.PathLike[str], *,
             backend=backend_text,
             wall_s=time.perf_counter() - t0,
             details=DetailFrames(store_dir, [t.run_key for t in tasks], records),
+            rejected=rejected,
             _records=records,
         )
     if progress:
@@ -267,10 +288,13 @@ def run_sequential(make_task: Callable[[Mapping[str, LabelValue], int], RunTask]
     planned = [target.min_replications] * len(points)
     kwargs = dict(run_kwargs)
     result: StudyResult | None = None
+    rejected: dict[str, str] = {}
     for _round in range(max_rounds):
         tasks = [make_task(point, r) for i, point in enumerate(points)
                  for r in range(planned[i])]
         result = run_study(tasks, store_dir, **kwargs)  # type: ignore[arg-type]
+        rejected.update(result.rejected)
+        result.rejected = dict(rejected)
         kwargs["force"] = False
         kwargs["retry_failed"] = False  # a deterministic failure would fail again
         by_key = result.summary.set_index("run_key")

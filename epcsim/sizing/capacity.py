@@ -1,5 +1,17 @@
 """Capacity of one VM size under the SLO: the binding resource of an evaluation and the
-bracketing/bisection search for the highest load that meets the objective.
+search for the highest load that meets the objective.
+
+The search (:func:`capacity_steps`) starts from a guess of the capacity: the capacity of the
+same size before a change (a warm start), or the analytic estimate of
+:mod:`epcsim.sizing.analytic` from metrics at a known load (the study's own run of the size,
+or a first evaluation at the target load). It evaluates two loads 10 % either side of the
+guess together, widens the bracket if both meet or both fail (extrapolating the inverse of
+the latency percentile, which is linear in the load for M/M/1 and nearly so near saturation
+for M/M/c), then places two loads ``rel_tol`` apart around the interpolated crossing; when
+they straddle it the bracket is inside the tolerance and the search stops. Each round's
+loads are one batch, evaluated in parallel when the evaluator can. With ``analytic=False``
+the search is the earlier one (:func:`legacy_capacity_steps`: double or halve from the
+target, then bisect), kept to measure the difference.
 """
 from __future__ import annotations
 
@@ -11,6 +23,7 @@ from typing import Any
 
 from epcsim.errors import EpcsimError
 from epcsim.reference.catalog import HOURS_PER_MONTH, VmSize
+from epcsim.sizing.analytic import estimate_capacity
 from epcsim.sizing.evaluator import CachedEvaluator
 from epcsim.sizing.slo import (
     BIND_CONFIG,
@@ -29,6 +42,7 @@ from epcsim.sizing.slo import (
     Evaluate,
     Slo,
 )
+from epcsim.sizing.steps import Steps, drive
 
 # --------------------------------------------------------------------------- binding resource
 
@@ -171,57 +185,71 @@ def _service_bound(metrics: Mapping[str, float], load_ops_s: float, slo: Slo) ->
     return math.isfinite(service_s) and service_s > slo.latency_bound_s
 
 
-def capacity_search(
-    evaluate: CachedEvaluator | Evaluate,
-    vm: VmSize,
-    slo: Slo,
-    variant: Mapping[str, Any] | None = None,
-    *,
-    rel_tol: float = DEFAULT_REL_TOL,
-    start_ops_s: float | None = None,
-) -> SizeCapacity:
-    """Highest offered load (ops/s) at which ``vm`` meets ``slo``, by bracketing + bisection.
+def _cap(vm: VmSize, capacity: float, meets: bool, lower_bound: bool, name: str, reason: str,
+         metrics: dict[str, float], low: float, high: float, evaluations: int) -> SizeCapacity:
+    return SizeCapacity(vm.size, vm.series, vm.vcpus, vm.epc_mib, vm.linux_usd_per_hour,
+                        vm.retires_on, capacity, meets, lower_bound, name, reason, metrics,
+                        low, high, evaluations)
 
-    See the module docstring for the monotonicity assumption. ``rel_tol`` is the final bracket
-    width relative to its lower end. Without ``start_ops_s`` the bracket starts at the target
-    load and doubles or halves; with it (a warm start, e.g. the capacity of the same size
-    before a what-if) it starts there with steps of x1.25 that grow to x2. Costs about
-    log2(range) + log2(1/rel_tol) evaluations cold, a few fewer warm.
-    """
-    if not 0 < rel_tol < 1:
-        raise ValueError(f"rel_tol must be in (0, 1), got {rel_tol!r}")
-    ev = evaluate if isinstance(evaluate, CachedEvaluator) else CachedEvaluator(evaluate)
-    variant = dict(variant or {})
-    calls_before = ev.calls + ev.hits
+
+class _Probes:
+    """The evaluations one search made: a batch of loads in, (meets, metrics) out."""
+
+    def __init__(self, vm: VmSize, slo: Slo, variant: dict[str, Any]) -> None:
+        self.vm, self.slo, self.variant = vm, slo, variant
+        self.count = 0
+        self.errors: list[str] = []
+
+    def run(self, loads: list[float]) -> Steps[list[tuple[bool, dict[str, float]]]]:
+        outcomes = yield [(self.vm, load, self.variant) for load in loads]
+        self.count += len(loads)
+        answers = []
+        for load, out in zip(loads, outcomes, strict=True):
+            if isinstance(out, EpcsimError):  # this point cannot run at all
+                self.errors.append(str(out))
+                answers.append((False, {}))
+                continue
+            if self.slo.latency_metric not in out:
+                raise ValueError(f"evaluate() returned no {self.slo.latency_metric} (the SLO "
+                                 f"percentile) for {self.vm.size}")
+            answers.append((_meets(out, load, self.slo), out))
+        return answers
+
+    def config_failure(self, load: float) -> SizeCapacity:
+        # The scenario (or this variant of it) cannot run on this size at all, e.g. the
+        # switchless workers would take every vCPU: rule the size out and say why.
+        return _cap(self.vm, 0.0, False, False, BIND_CONFIG,
+                    f"cannot run on this size: {self.errors[0]}", {}, 0.0, load, self.count)
+
+    def cannot_meet(self, high: float, fail_metrics: dict[str, float]) -> SizeCapacity:
+        name, reason = (binding_resource(fail_metrics, self.vm) if fail_metrics else
+                        (BIND_CONFIG, f"the evaluation failed: {self.errors[-1]}"))
+        return _cap(self.vm, 0.0, False, False, name,
+                    f"cannot meet the SLO at any load (fails at {high:,.3g} ops/s): {reason}",
+                    fail_metrics, 0.0, high, self.count)
+
+
+def legacy_capacity_steps(vm: VmSize, slo: Slo, variant: Mapping[str, Any] | None = None, *,
+                          rel_tol: float = DEFAULT_REL_TOL, start_ops_s: float | None = None
+                          ) -> Steps[SizeCapacity]:
+    """The earlier search, one evaluation at a time: bracket by doubling or halving from the
+    target load (x1.25 growing to x2 from a warm start), then bisect until the bracket is
+    narrower than ``rel_tol`` of its lower end."""
+    pr = _Probes(vm, slo, dict(variant or {}))
     target = slo.target_load_ops_s
     floor_ops_s, ceiling_ops_s = target * MIN_LOAD_FRACTION, target * MAX_LOAD_MULTIPLE
 
-    errors: list[str] = []
-
-    def probe(load: float) -> tuple[bool, dict[str, float]]:
-        try:
-            m = ev(vm, load, variant)
-        except EpcsimError as exc:  # the scenario or variant cannot run at this point
-            errors.append(str(exc))
-            return False, {}
-        if slo.latency_metric not in m:
-            raise ValueError(f"evaluate() returned no {slo.latency_metric} (the SLO "
-                             f"percentile) for {vm.size}")
-        return _meets(m, load, slo), m
+    def probe(load: float) -> Steps[tuple[bool, dict[str, float]]]:
+        return (yield from pr.run([load]))[0]
 
     warm = start_ops_s is not None and math.isfinite(start_ops_s) and start_ops_s > 0
     load = target
     if start_ops_s is not None and warm:
         load = min(max(float(start_ops_s), floor_ops_s), ceiling_ops_s)
     step = 1.25 if warm else 2.0
-    ok, metrics = probe(load)
-    if errors:
-        # The scenario (or this variant of it) cannot run on this size at all, e.g. the
-        # switchless workers would take every vCPU: rule the size out and say why.
-        return SizeCapacity(
-            vm.size, vm.series, vm.vcpus, vm.epc_mib, vm.linux_usd_per_hour, vm.retires_on,
-            0.0, False, False, BIND_CONFIG, f"cannot run on this size: {errors[0]}", {}, 0.0,
-            load, ev.calls + ev.hits - calls_before)
+    ok, metrics = yield from probe(load)
+    if pr.errors:
+        return pr.config_failure(load)
     lower_bound = False
     if ok:
         lo, lo_metrics = load, metrics
@@ -229,7 +257,7 @@ def capacity_search(
         while load < ceiling_ops_s:
             load *= step
             step = min(step * step, 2.0)
-            ok, metrics = probe(load)
+            ok, metrics = yield from probe(load)
             if not ok:
                 hi = load
                 break
@@ -244,30 +272,153 @@ def capacity_search(
         while load > floor_ops_s and not _service_bound(fail_metrics, load, slo):
             load /= step
             step = min(step * step, 2.0)
-            ok, metrics = probe(load)
+            ok, metrics = yield from probe(load)
             if ok:
                 lo, lo_metrics = load, metrics
                 break
             hi, fail_metrics = load, metrics
         if lo == 0.0:
-            name, reason = (binding_resource(fail_metrics, vm) if fail_metrics else
-                            (BIND_CONFIG, f"the evaluation failed: {errors[-1]}"))
-            return SizeCapacity(
-                vm.size, vm.series, vm.vcpus, vm.epc_mib, vm.linux_usd_per_hour, vm.retires_on,
-                0.0, False, False, name,
-                f"cannot meet the SLO at any load (fails at {hi:,.3g} ops/s): {reason}",
-                fail_metrics, 0.0, hi, ev.calls + ev.hits - calls_before)
+            return pr.cannot_meet(hi, fail_metrics)
     while not lower_bound and hi - lo > rel_tol * lo:
         mid = 0.5 * (lo + hi)
-        ok, metrics = probe(mid)
+        ok, metrics = yield from probe(mid)
         if ok:
             lo, lo_metrics = mid, metrics
         else:
             hi = mid
     name, reason = binding_resource(lo_metrics, vm)
-    return SizeCapacity(
-        vm.size, vm.series, vm.vcpus, vm.epc_mib, vm.linux_usd_per_hour, vm.retires_on,
-        lo, True, lower_bound, name, reason, lo_metrics, lo, hi,
-        ev.calls + ev.hits - calls_before)
+    return _cap(vm, lo, True, lower_bound, name, reason, lo_metrics, lo, hi, pr.count)
 
 
+#: Half-width of the first bracket around the capacity guess, relative to the guess.
+BRACKET_HALF_WIDTH = 0.1
+
+
+def _inverse_latency(metrics: Mapping[str, float], load: float, slo: Slo) -> float:
+    """1 / latency percentile (0 when the run did not keep up): linear in load for M/M/1."""
+    latency = metrics.get(slo.latency_metric, math.nan)
+    if not _keeps_up(metrics, load) or not (math.isfinite(latency) and latency > 0):
+        return 0.0
+    return 1.0 / latency
+
+
+def _crossing(a: tuple[float, float], b: tuple[float, float], goal: float) -> float | None:
+    """Load where the line through (load, y) points ``a`` and ``b`` reaches ``goal``."""
+    (xa, ya), (xb, yb) = a, b
+    if xa == xb or ya == yb:
+        return None
+    x = xa + (goal - ya) * (xb - xa) / (yb - ya)
+    return x if math.isfinite(x) and x > 0 else None
+
+
+def capacity_steps(vm: VmSize, slo: Slo, variant: Mapping[str, Any] | None = None, *,
+                   rel_tol: float = DEFAULT_REL_TOL, start_ops_s: float | None = None,
+                   estimate: tuple[Mapping[str, float], float] | None = None,
+                   analytic: bool = True) -> Steps[SizeCapacity]:
+    """The capacity search as steps (see the module doc and :mod:`epcsim.sizing.steps`).
+
+    ``start_ops_s``: a capacity to start from (warm start); ``estimate``: (metrics, load) of
+    a run of this size at a known load, for the analytic guess; without either the first
+    evaluation is at the target load. ``analytic=False``: :func:`legacy_capacity_steps`.
+    """
+    if not 0 < rel_tol < 1:
+        raise ValueError(f"rel_tol must be in (0, 1), got {rel_tol!r}")
+    if not analytic:
+        return (yield from legacy_capacity_steps(vm, slo, variant, rel_tol=rel_tol,
+                                                 start_ops_s=start_ops_s))
+    pr = _Probes(vm, slo, dict(variant or {}))
+    target = slo.target_load_ops_s
+    floor_ops_s, ceiling_ops_s = target * MIN_LOAD_FRACTION, target * MAX_LOAD_MULTIPLE
+    goal = 1.0 / slo.latency_bound_s
+    lo, lo_m = 0.0, {}
+    hi, hi_m = math.inf, {}
+    seen: dict[float, float] = {}  # load -> inverse latency
+
+    def clamp(x: float) -> float:
+        return min(max(x, floor_ops_s), ceiling_ops_s)
+
+    def probe(loads: list[float]) -> Steps[None]:
+        nonlocal lo, lo_m, hi, hi_m
+        loads = sorted({x for x in loads if lo < x < hi})
+        if not loads:
+            return
+        for x, (ok, m) in zip(loads, (yield from pr.run(loads)), strict=True):
+            if m:
+                seen[x] = _inverse_latency(m, x, slo)
+            if ok and x > lo:
+                lo, lo_m = x, m
+            elif not ok and x < hi:
+                hi, hi_m = x, m
+
+    centre: float | None = None
+    if start_ops_s is not None and math.isfinite(start_ops_s) and start_ops_s > 0:
+        centre = float(start_ops_s)
+    elif estimate is not None:
+        centre = estimate_capacity(estimate[0], estimate[1], slo)
+    if centre is None:
+        yield from probe([target])
+        if pr.errors:
+            return pr.config_failure(target)
+        if lo == 0.0 and (_service_bound(hi_m, target, slo) or target <= floor_ops_s):
+            return pr.cannot_meet(hi, hi_m)
+        first = lo_m or hi_m
+        guess = estimate_capacity(first, target, slo)
+        centre = guess if guess is not None else (2.0 * target if lo else 0.5 * target)
+        centre = max(centre, 1.25 * lo) if lo else min(centre, 0.8 * hi)
+    centre = clamp(centre)
+    yield from probe([clamp(centre * (1 - BRACKET_HALF_WIDTH)),
+                      clamp(centre * (1 + BRACKET_HALF_WIDTH))])
+    if pr.errors and not lo_m and not hi_m:
+        return pr.config_failure(centre)
+    growth = 2.0
+    while True:
+        if math.isinf(hi):  # every load so far meets: go up
+            if lo >= ceiling_ops_s:
+                name, reason = binding_resource(lo_m, vm)
+                return _cap(vm, lo, True, True, name, reason, lo_m, lo, lo, pr.count)
+            top = sorted(x for x in seen if x <= lo)[-2:]
+            x = _crossing((top[0], seen[top[0]]), (top[1], seen[top[1]]), goal) \
+                if len(top) == 2 else None
+            nxt = min(max(x, 1.1 * lo), growth * lo) if x is not None else growth * lo
+            growth = min(growth * 2.0, 8.0)
+            yield from probe([clamp(nxt)])
+        elif lo == 0.0:  # every load so far fails: go down, unless no load can help
+            if _service_bound(hi_m, hi, slo) or hi <= floor_ops_s:
+                return pr.cannot_meet(hi, hi_m)
+            nxt = hi / growth
+            growth = min(growth * 2.0, 8.0)
+            yield from probe([clamp(nxt)])
+        else:
+            width = hi - lo
+            if width <= rel_tol * lo:
+                break
+            x = _crossing((lo, seen.get(lo, 0.0)), (hi, seen.get(hi, 0.0)), goal)
+            if x is None:
+                x = 0.5 * (lo + hi)
+            eps = 0.45 * rel_tol * lo  # two loads 0.9 rel_tol * lo apart around x
+            if 2 * eps >= 0.5 * width:
+                yield from probe([0.5 * (lo + hi)])
+            else:
+                x = min(max(x, lo + eps + 0.05 * width), hi - eps - 0.05 * width)
+                yield from probe([x - eps, x + eps])
+    name, reason = binding_resource(lo_m, vm)
+    return _cap(vm, lo, True, False, name, reason, lo_m, lo, hi, pr.count)
+
+
+def capacity_search(
+    evaluate: CachedEvaluator | Evaluate,
+    vm: VmSize,
+    slo: Slo,
+    variant: Mapping[str, Any] | None = None,
+    *,
+    rel_tol: float = DEFAULT_REL_TOL,
+    start_ops_s: float | None = None,
+    estimate: tuple[Mapping[str, float], float] | None = None,
+    analytic: bool = True,
+) -> SizeCapacity:
+    """Highest offered load (ops/s) at which ``vm`` meets ``slo`` (see the module doc and
+    :func:`capacity_steps`). ``rel_tol`` is the final bracket width relative to its lower end.
+    The monotonicity assumption is the package docstring's."""
+    ev = evaluate if isinstance(evaluate, CachedEvaluator) else CachedEvaluator(evaluate)
+    return drive(capacity_steps(vm, slo, variant, rel_tol=rel_tol, start_ops_s=start_ops_s,
+                                estimate=estimate, analytic=analytic), ev)

@@ -43,9 +43,9 @@ from epcsim.study.execute import RunPayload, simulate_scenario
 from epcsim.study.store import SUMMARY_FILE, atomic_write_bytes, study_lock
 from epcsim.study.task import RunTask
 
-__all__ = ["StudyOutput", "finish_study", "load_scenario", "plan_study", "recommend",
-           "results_dir", "run_study", "simulate_run", "study_lock", "study_tasks",
-           "with_overrides"]
+__all__ = ["StudyOutput", "check_same_study", "finish_study", "load_scenario", "plan_study",
+           "recommend", "results_dir", "run_study", "simulate_run", "study_estimates",
+           "study_lock", "study_tasks", "with_overrides"]
 
 #: The folder every study writes below unless told otherwise.
 RESULTS_ROOT = Path("results")
@@ -442,7 +442,21 @@ def _up_to_date(out: Path, key: str) -> list[str] | None:
     return [str(line) for line in lines]
 
 
-def _study_estimates(study: StudyOutput) -> dict[str, tuple[dict[str, float], float]] | None:
+def check_same_study(results: str | os.PathLike[str]) -> None:
+    """Raise :class:`EpcsimError` when the folder's ``sizing.json`` records the digest of
+    another ``summary.csv`` than the one beside it: a report must never mix two studies."""
+    out = Path(results)
+    try:
+        recorded = json.loads((out / "sizing.json").read_text("utf-8")).get("summary_sha256")
+    except (OSError, ValueError, AttributeError):
+        return  # absent or unreadable: the report says so itself
+    if recorded is not None and recorded != _sha256_file(out / SUMMARY_FILE):
+        raise EpcsimError(f"{out / 'sizing.json'}: belongs to another study (it records a "
+                          f"different {SUMMARY_FILE}); rerun `epcsim run` on the scenario, or "
+                          "delete sizing.json to report the runs alone")
+
+
+def study_estimates(study: StudyOutput) -> dict[str, tuple[dict[str, float], float]] | None:
     """VM size -> (mean metrics, offered load) of the study's own runs, when the study has
     one point per size (no sweep): the analytic first guess of each size's capacity."""
     agg = study.aggregate
@@ -547,7 +561,7 @@ def _derive(study: StudyOutput, out: Path, summary_sha: str | None, do_sizing: b
                                backend=backend,
                                store_dir=out / "sizing-evals" if sizing_cache else None,
                                force=force, analytic=analytic,
-                               estimates=_study_estimates(study) if analytic else None,
+                               estimates=study_estimates(study) if analytic else None,
                                progress=bar)
         finally:
             if bar is not None:

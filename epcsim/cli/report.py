@@ -20,8 +20,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from epcsim.api import check_same_study
     from epcsim.report import report_from_results  # pandas and matplotlib: only when used
 
+    check_same_study(args.results_dir)  # never a report that mixes two studies
     html_path, md_path = report_from_results(args.results_dir)
     print(f"report: {html_path}")
     print(f"        {md_path}")

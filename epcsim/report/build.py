@@ -675,21 +675,6 @@ def write_report(results_dir: str | os.PathLike[str], summary: pd.DataFrame,
 # --------------------------------------------------------------------------- reading back
 
 
-def _check_same_study(sizing_path: Path, sizing_text: str, summary_path: Path) -> None:
-    """Refuse a ``sizing.json`` that records the digest of another ``summary.csv``: a report
-    must never mix two studies."""
-    import hashlib
-    import json
-
-    recorded = json.loads(sizing_text).get("summary_sha256")
-    if recorded is None:
-        return  # written before sizing.json recorded its summary
-    if hashlib.sha256(summary_path.read_bytes()).hexdigest() != recorded:
-        raise EpcsimError(f"{sizing_path}: belongs to another study (it records a different "
-                          f"{summary_path.name}); rerun `epcsim run` on the scenario, or "
-                          "delete sizing.json to report the runs alone")
-
-
 def load_results(results_dir: str | os.PathLike[str]) -> tuple[
         pd.DataFrame, SizingResult | None, dict[str, Any], pd.DataFrame | None]:
     """Read what ``epcsim run`` stored: ``summary.csv`` (required), ``sizing.json``,
@@ -719,11 +704,9 @@ def load_results(results_dir: str | os.PathLike[str]) -> tuple[
     sizing_path = root / "sizing.json"
     if sizing_path.is_file():
         try:
-            text = sizing_path.read_text("utf-8")
-            sizing = SizingResult.from_json(text)
+            sizing = SizingResult.from_json(sizing_path.read_text("utf-8"))
         except EpcsimError as exc:
             raise EpcsimError(f"{sizing_path}: {exc}") from exc
-        _check_same_study(sizing_path, text, summary_path)
     info: dict[str, Any] = {}
     for name in ("scenario.resolved.yaml", "scenario.resolved.json"):
         path = root / name

@@ -203,7 +203,7 @@ class _Probes:
     def run(self, loads: list[float]) -> Steps[list[tuple[bool, dict[str, float]]]]:
         outcomes = yield [(self.vm, load, self.variant) for load in loads]
         self.count += len(loads)
-        answers = []
+        answers: list[tuple[bool, dict[str, float]]] = []
         for load, out in zip(loads, outcomes, strict=True):
             if isinstance(out, EpcsimError):  # this point cannot run at all
                 self.errors.append(str(out))
@@ -294,12 +294,19 @@ def legacy_capacity_steps(vm: VmSize, slo: Slo, variant: Mapping[str, Any] | Non
 BRACKET_HALF_WIDTH = 0.1
 
 
-def _inverse_latency(metrics: Mapping[str, float], load: float, slo: Slo) -> float:
-    """1 / latency percentile (0 when the run did not keep up): linear in load for M/M/1."""
+def _curve_point(metrics: Mapping[str, float], load: float, slo: Slo
+                 ) -> tuple[float, float] | None:
+    """(load, 1 / latency percentile) of an evaluation: for M/M/1 the inverse of a latency
+    percentile is linear in the load and reaches 0 at saturation. A run that did not keep up
+    is placed at its throughput (about the saturation load) with 0."""
+    if not metrics:
+        return None
     latency = metrics.get(slo.latency_metric, math.nan)
-    if not _keeps_up(metrics, load) or not (math.isfinite(latency) and latency > 0):
-        return 0.0
-    return 1.0 / latency
+    if _keeps_up(metrics, load) and math.isfinite(latency) and latency > 0:
+        return load, 1.0 / latency
+    throughput = metrics.get("throughput_ops_s", math.nan)
+    x = min(load, throughput) if math.isfinite(throughput) and throughput > 0 else load
+    return x, 0.0
 
 
 def _crossing(a: tuple[float, float], b: tuple[float, float], goal: float) -> float | None:
@@ -309,6 +316,70 @@ def _crossing(a: tuple[float, float], b: tuple[float, float], goal: float) -> fl
         return None
     x = xa + (goal - ya) * (xb - xa) / (yb - ya)
     return x if math.isfinite(x) and x > 0 else None
+
+
+def _saturation(runs: list[tuple[float, Mapping[str, float]]], slo: Slo) -> float | None:
+    """The load at which the size saturates: the lowest throughput of a run that did not
+    keep up, else the utilisation law (throughput / busiest resource's utilisation) at the
+    busiest run that did."""
+    over = [m.get("throughput_ops_s", math.nan) for x, m in runs if not _keeps_up(m, x)]
+    over = [t for t in over if math.isfinite(t) and t > 0]
+    if over:
+        return min(over)
+    best: tuple[float, float] | None = None
+    for _, m in runs:
+        utils = [m.get(k, math.nan) for k in ("vcpu_utilisation", "enclave_thread_utilisation",
+                                              "ksgxd_utilisation")]
+        u = max((v for v in utils if math.isfinite(v) and v > 0), default=math.nan)
+        t = m.get("throughput_ops_s", math.nan)
+        if math.isfinite(u) and math.isfinite(t) and t > 0 and (best is None or u > best[0]):
+            best = (u, t / min(u, 1.0))
+    return best[1] if best is not None and best[0] >= 0.3 else None
+
+
+def _queue_guess(runs: list[tuple[float, Mapping[str, float]]], slo: Slo) -> float | None:
+    """Where the latency percentile reaches the bound if it grows like ``a + b / (saturation
+    - load)`` (the waiting-time percentile of M/M/c near saturation), fitted through the two
+    runs that kept up nearest the bound on either side (or the two highest below it)."""
+    sat = _saturation(runs, slo)
+    if sat is None:
+        return None
+    bound = slo.latency_bound_s
+    pts = []
+    for x, m in runs:
+        latency = m.get(slo.latency_metric, math.nan)
+        if _keeps_up(m, x) and math.isfinite(latency) and 0 < x < sat:
+            pts.append((x, latency))
+    under = sorted(p for p in pts if p[1] <= bound)
+    over = sorted(p for p in pts if p[1] > bound)
+    if under and over:
+        a, b = under[-1], over[0]
+    elif len(under) >= 2:
+        a, b = under[-2], under[-1]
+    elif len(over) >= 2:
+        a, b = over[0], over[1]
+    else:
+        return None
+    ua, ub = 1.0 / (sat - a[0]), 1.0 / (sat - b[0])
+    if ua == ub or a[1] == b[1]:
+        return None
+    u = ua + (bound - a[1]) * (ub - ua) / (b[1] - a[1])
+    if not (math.isfinite(u) and u > 0):
+        return None
+    x = sat - 1.0 / u
+    return x if 0 < x < sat else None
+
+
+def _guess(points: list[tuple[float, float]], goal: float) -> float | None:
+    """Where the inverse latency reaches ``goal``: interpolated between the highest point
+    above it and the lowest below, else extrapolated from the two highest points above."""
+    above = sorted(p for p in points if p[1] >= goal)
+    below = sorted(p for p in points if p[1] < goal)
+    if above and below and below[0][0] > above[-1][0]:
+        return _crossing(above[-1], below[0], goal)
+    if not below and len(above) >= 2:
+        return _crossing(above[-2], above[-1], goal)
+    return None
 
 
 def capacity_steps(vm: VmSize, slo: Slo, variant: Mapping[str, Any] | None = None, *,
@@ -332,7 +403,12 @@ def capacity_steps(vm: VmSize, slo: Slo, variant: Mapping[str, Any] | None = Non
     goal = 1.0 / slo.latency_bound_s
     lo, lo_m = 0.0, {}
     hi, hi_m = math.inf, {}
-    seen: dict[float, float] = {}  # load -> inverse latency
+    points: list[tuple[float, float]] = []  # (load, inverse latency), see _curve_point
+    runs: list[tuple[float, Mapping[str, float]]] = []  # (load, metrics) of every run
+
+    def next_guess() -> float | None:
+        x = _queue_guess(runs, slo)
+        return x if x is not None else _guess(points, goal)
 
     def clamp(x: float) -> float:
         return min(max(x, floor_ops_s), ceiling_ops_s)
@@ -343,8 +419,10 @@ def capacity_steps(vm: VmSize, slo: Slo, variant: Mapping[str, Any] | None = Non
         if not loads:
             return
         for x, (ok, m) in zip(loads, (yield from pr.run(loads)), strict=True):
-            if m:
-                seen[x] = _inverse_latency(m, x, slo)
+            point = _curve_point(m, x, slo)
+            if point is not None:
+                points.append(point)
+                runs.append((x, m))
             if ok and x > lo:
                 lo, lo_m = x, m
             elif not ok and x < hi:
@@ -364,43 +442,52 @@ def capacity_steps(vm: VmSize, slo: Slo, variant: Mapping[str, Any] | None = Non
         first = lo_m or hi_m
         guess = estimate_capacity(first, target, slo)
         centre = guess if guess is not None else (2.0 * target if lo else 0.5 * target)
-        centre = max(centre, 1.25 * lo) if lo else min(centre, 0.8 * hi)
-    centre = clamp(centre)
-    yield from probe([clamp(centre * (1 - BRACKET_HALF_WIDTH)),
-                      clamp(centre * (1 + BRACKET_HALF_WIDTH))])
-    if pr.errors and not lo_m and not hi_m:
-        return pr.config_failure(centre)
+        # The target is one end of the bracket already: one load beyond the guess closes it.
+        if lo:
+            yield from probe([clamp(max(centre, lo) * (1 + BRACKET_HALF_WIDTH))])
+        else:
+            yield from probe([clamp(min(centre, hi) * (1 - BRACKET_HALF_WIDTH))])
+    else:
+        centre = clamp(centre)
+        yield from probe([clamp(centre * (1 - BRACKET_HALF_WIDTH)),
+                          clamp(centre * (1 + BRACKET_HALF_WIDTH))])
+        if pr.errors and not lo_m and not hi_m:
+            return pr.config_failure(centre)
     growth = 2.0
+    misses = 0  # rounds in a row whose two loads fell on the same side of the capacity
     while True:
         if math.isinf(hi):  # every load so far meets: go up
             if lo >= ceiling_ops_s:
                 name, reason = binding_resource(lo_m, vm)
                 return _cap(vm, lo, True, True, name, reason, lo_m, lo, lo, pr.count)
-            top = sorted(x for x in seen if x <= lo)[-2:]
-            x = _crossing((top[0], seen[top[0]]), (top[1], seen[top[1]]), goal) \
-                if len(top) == 2 else None
+            x = next_guess()
             nxt = min(max(x, 1.1 * lo), growth * lo) if x is not None else growth * lo
             growth = min(growth * 2.0, 8.0)
             yield from probe([clamp(nxt)])
         elif lo == 0.0:  # every load so far fails: go down, unless no load can help
             if _service_bound(hi_m, hi, slo) or hi <= floor_ops_s:
                 return pr.cannot_meet(hi, hi_m)
-            nxt = hi / growth
+            est = estimate_capacity(hi_m, hi, slo) if hi_m else None
+            nxt = (est * (1 - BRACKET_HALF_WIDTH) if est is not None and est < hi
+                   else hi / growth)
             growth = min(growth * 2.0, 8.0)
-            yield from probe([clamp(nxt)])
+            yield from probe([clamp(max(nxt, hi / 8.0))])
         else:
             width = hi - lo
             if width <= rel_tol * lo:
                 break
-            x = _crossing((lo, seen.get(lo, 0.0)), (hi, seen.get(hi, 0.0)), goal)
-            if x is None:
-                x = 0.5 * (lo + hi)
-            eps = 0.45 * rel_tol * lo  # two loads 0.9 rel_tol * lo apart around x
+            eps = 0.45 * rel_tol * lo  # two loads 0.9 rel_tol * lo apart around the guess
             if 2 * eps >= 0.5 * width:
                 yield from probe([0.5 * (lo + hi)])
-            else:
-                x = min(max(x, lo + eps + 0.05 * width), hi - eps - 0.05 * width)
-                yield from probe([x - eps, x + eps])
+                continue
+            x = next_guess()
+            if x is None or misses >= 2:  # the model keeps missing: halve the bracket
+                x = 0.5 * (lo + hi)
+            x = min(max(x, lo + eps + 0.05 * width), hi - eps - 0.05 * width)
+            before = (lo, hi)
+            yield from probe([x - eps, x + eps])
+            moved_lo, moved_hi = lo != before[0], hi != before[1]
+            misses = misses + 1 if moved_lo != moved_hi else 0
     name, reason = binding_resource(lo_m, vm)
     return _cap(vm, lo, True, False, name, reason, lo_m, lo, hi, pr.count)
 

@@ -111,7 +111,8 @@ class EvaluationStore:
             record["error"] = str(outcome)
         else:
             record["metrics"] = {k: _to_json(v) for k, v in outcome.items()}
-        atomic_write_bytes(self._path(key), (json.dumps(record, sort_keys=True, default=str)
+        # Metrics keep their order (the result lists them as the evaluator gave them).
+        atomic_write_bytes(self._path(key), (json.dumps(record, default=str)
                                              + "\n").encode("utf-8"), sync_dir=False)
 
 

@@ -48,11 +48,11 @@ def _decide(vms: Sequence[VmSize], slo: Slo, variant: Mapping[str, Any], rel_tol
                               estimate=(estimates or {}).get(vm.size), analytic=analytic)
 
     caps: list[SizeCapacity] = []
+    options: list[SizingOption] = []
     if not prune:
         caps = list((yield from gather([search(vm) for vm in ordered])))
         options = [size_option(cap, slo, max_vms) for cap in caps]
         return _cheapest(options), caps, options
-    options: list[SizingOption] = []
     best: SizingOption | None = None
     for vm in ordered:
         if best is not None and vm.linux_usd_per_hour * HOURS_PER_MONTH > (
@@ -281,14 +281,14 @@ def recommend(
                                           strict=True):
             results.append(_what_if_result(w, vm, cap, wcap, alt, chosen))
 
-    probes = [
+    probes: list[dict[str, Any]] = [
         {"vm_size": p.vm_size, "load_ops_s": p.load_ops_s,
          "meets": _meets(p.metrics, p.load_ops_s, slo),
          **{k: v for k, v in p.metrics.items()
             if k.startswith("latency_") or k in ("throughput_ops_s", "vcpu_utilisation")}}
         for p in ev.probes if p.variant == base
     ]
-    probes.sort(key=lambda p: (order.get(p["vm_size"], len(order)), p["vm_size"],
-                               p["load_ops_s"]))
+    probes.sort(key=lambda p: (order.get(str(p["vm_size"]), len(order)), str(p["vm_size"]),
+                               float(p["load_ops_s"])))
     return SizingResult(slo, day.isoformat(), rel_tol, caps, options, chosen, reasons, bind,
                         result_knee, succ, cases, results, probes, ev.calls, ev.hits, base)

@@ -34,7 +34,7 @@ def drive(steps: Steps[T], ev: CachedEvaluator) -> T:
         while True:
             requests = steps.send(ev.evaluate_many(requests))
     except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+        return stop.value
 
 
 def gather(searches: Sequence[Steps[Any]],

@@ -497,8 +497,6 @@ def finish_study(study: StudyOutput, *, sizing: bool = True, mrc: bool = True,
     """
     import hashlib
 
-    from epcsim.report import report_from_results
-
     scenario = study.scenario
     out = study.out_dir
     workers = workers if workers is not None else study.extra.get("workers")
@@ -526,6 +524,8 @@ def finish_study(study: StudyOutput, *, sizing: bool = True, mrc: bool = True,
                           file=sys.stderr)
                 return kept
         _remove_derived(out)
+        from epcsim.report import report_from_results  # matplotlib: only when rebuilding
+
         try:
             lines = _derive(study, out, summary_sha, do_sizing, do_mrc, progress, workers,
                             backend, force, sizing_cache, analytic)

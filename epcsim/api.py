@@ -43,7 +43,7 @@ from epcsim.study.execute import RunPayload, simulate_scenario
 from epcsim.study.store import SUMMARY_FILE, atomic_write_bytes, study_lock
 from epcsim.study.task import RunTask
 
-__all__ = ["StudyOutput", "check_same_study", "finish_study", "load_scenario", "plan_study",
+__all__ = ["StudyOutput", "finish_study", "load_scenario", "plan_study",
            "recommend", "results_dir", "run_study", "simulate_run", "study_estimates",
            "study_lock", "study_tasks", "with_overrides"]
 
@@ -440,20 +440,6 @@ def _up_to_date(out: Path, key: str) -> list[str] | None:
         if name not in DERIVED_FILES or _sha256_file(out / name) != digest:
             return None
     return [str(line) for line in lines]
-
-
-def check_same_study(results: str | os.PathLike[str]) -> None:
-    """Raise :class:`EpcsimError` when the folder's ``sizing.json`` records the digest of
-    another ``summary.csv`` than the one beside it: a report must never mix two studies."""
-    out = Path(results)
-    try:
-        recorded = json.loads((out / "sizing.json").read_text("utf-8")).get("summary_sha256")
-    except (OSError, ValueError, AttributeError):
-        return  # absent or unreadable: the report says so itself
-    if recorded is not None and recorded != _sha256_file(out / SUMMARY_FILE):
-        raise EpcsimError(f"{out / 'sizing.json'}: belongs to another study (it records a "
-                          f"different {SUMMARY_FILE}); rerun `epcsim run` on the scenario, or "
-                          "delete sizing.json to report the runs alone")
 
 
 def study_estimates(study: StudyOutput) -> dict[str, tuple[dict[str, float], float]] | None:

@@ -40,11 +40,12 @@ from epcsim.study import confidence_intervals
 from epcsim.study import run_study as _run_tasks
 from epcsim.study.configure import model_config, offered_load_ops_s, working_set_bytes
 from epcsim.study.execute import RunPayload, simulate_scenario
-from epcsim.study.store import atomic_write_bytes
+from epcsim.study.store import SUMMARY_FILE, atomic_write_bytes, study_lock
 from epcsim.study.task import RunTask
 
-__all__ = ["StudyOutput", "finish_study", "load_scenario", "plan_study", "recommend",
-           "run_study", "simulate_run", "study_tasks", "with_overrides"]
+__all__ = ["StudyOutput", "finish_study", "load_scenario", "plan_study",
+           "recommend", "results_dir", "run_study", "simulate_run", "study_estimates",
+           "study_lock", "study_tasks", "with_overrides"]
 
 #: The folder every study writes below unless told otherwise.
 RESULTS_ROOT = Path("results")
@@ -158,10 +159,23 @@ def _sequential(plan: StudyPlan, target: Any, out: Path, keep_detail: bool,
     return run_sequential(make_task, points, target, out, **kwargs)
 
 
-def _resolve_out_dir(scenario: Scenario, out_dir: str | os.PathLike[str] | None) -> Path:
+def results_dir(scenario: Scenario, out_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The results folder of ``scenario``: ``out_dir``, or ``results/<scenario name>``."""
     if out_dir is not None:
         return Path(out_dir)
     return RESULTS_ROOT / scenario.name
+
+
+_resolve_out_dir = results_dir
+
+
+def _sha256_file(path: Path) -> str | None:
+    import hashlib
+
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def _provenance(scenario: Scenario, plan: StudyPlan, started: float, wall_s: float,
@@ -241,10 +255,12 @@ def run_study(scenario: Scenario | str | os.PathLike[str] | Mapping[str, Any], *
         raise EpcsimError(f"{out}: cannot create the results folder ({exc.strerror})") from None
     options = {"backend": backend, "workers": workers, "force": force,
                "fail_fast": fail_fast, "progress": progress, "description": scenario.name}
-    if precision is None:
-        result = _run_tasks(study_tasks(plan, keep_detail=keep_detail), out, **options)
-    else:
-        result = _sequential(plan, precision, out, keep_detail, **options)
+    with study_lock(out):
+        if precision is None:
+            result = _run_tasks(study_tasks(plan, keep_detail=keep_detail), out, **options)
+        else:
+            result = _sequential(plan, precision, out, keep_detail, **options)
+        summary_sha = _sha256_file(out / SUMMARY_FILE)
     summary = result.summary
     aggregate = confidence_intervals(summary) if (summary["status"] == "ok").any() \
         else pd.DataFrame()
@@ -264,7 +280,9 @@ def run_study(scenario: Scenario | str | os.PathLike[str] | Mapping[str, Any], *
     return StudyOutput(scenario=scenario, plan=plan, out_dir=out, summary=summary,
                        aggregate=aggregate, n_failed=result.n_failed,
                        report_text=result.report(), details=result.details, wall_s=wall,
-                       extra={"rejected_runs": dict(result.rejected)})
+                       extra={"rejected_runs": dict(result.rejected),
+                              "summary_sha256": summary_sha, "workers": workers,
+                              "backend": backend})
 
 
 def with_overrides(scenario: Scenario, overrides: Iterable[str]) -> Scenario:
@@ -282,19 +300,44 @@ def simulate_run(scenario: Scenario, vm: VmSize | str, *, replication: int = 0,
 
 def recommend(scenario: Scenario, *, vm_sizes: Sequence[VmSize] | None = None,
               sensitivity: bool = True, what_ifs: bool = True, knee: bool = True,
-              measured_ops: int = 5000, as_of: Any = None) -> Any:
+              measured_ops: int = 5000, as_of: Any = None, workers: int | None = None,
+              backend: Any = None, store_dir: str | os.PathLike[str] | None = None,
+              force: bool = False, analytic: bool = True,
+              estimates: Mapping[str, tuple[Mapping[str, float], float]] | None = None,
+              progress: Any = None) -> Any:
     """Size the scenario's VM sizes under its ``slo`` and recommend the cheapest option.
 
     Returns an :class:`epcsim.sizing.SizingResult` (capacities, costs, the recommendation
-    and its reasons, the EPC knee, sensitivity, what-ifs). Runs the simulator in-process
-    (:class:`epcsim.sizing.simulator.SimulatorEvaluator`); writes nothing. ``as_of`` (a
-    ``datetime.date``, default today) decides which sizes are retired. Raises
-    :class:`EpcsimError` when the scenario has no target load and latency bound.
+    and its reasons, the EPC knee, sensitivity, what-ifs). The evaluations are simulations
+    (:class:`epcsim.sizing.simulator.SimulatorEvaluator`) run on a local process pool
+    (``workers``, default one per core; 1 = in this process) or a Dask cluster (``backend``,
+    as for :func:`run_study`); the result is the same whichever. ``store_dir``: a folder
+    where every evaluation is kept (``<key>.json``) and reused by a later call (``force``
+    recomputes them); nothing is written without it. ``analytic=False`` searches without the
+    analytic first guess (the earlier search, for comparison); ``estimates``: VM size ->
+    (metrics, load) of a run of that size, e.g. the study's own. ``progress(done, total,
+    reused)`` is called as evaluations finish. ``as_of`` (a ``datetime.date``, default today)
+    decides which sizes are retired. Raises :class:`EpcsimError` when the scenario has no
+    target load and latency bound.
     """
+    result, _ = _size(scenario, vm_sizes=vm_sizes, sensitivity=sensitivity, what_ifs=what_ifs,
+                      knee=knee, measured_ops=measured_ops, as_of=as_of, workers=workers,
+                      backend=backend, store_dir=store_dir, force=force, analytic=analytic,
+                      estimates=estimates, progress=progress)
+    return result
+
+
+def _size(scenario: Scenario, *, vm_sizes: Sequence[VmSize] | None, sensitivity: bool,
+          what_ifs: bool, knee: bool, measured_ops: int, as_of: Any, workers: int | None,
+          backend: Any, store_dir: str | os.PathLike[str] | None, force: bool, analytic: bool,
+          estimates: Mapping[str, tuple[Mapping[str, float], float]] | None,
+          progress: Any) -> tuple[Any, Any]:
+    import hashlib
+
     from epcsim.scenario import resolve_vm_sizes
-    from epcsim.sizing import DEFAULT_WHAT_IFS, Slo
+    from epcsim.sizing import DEFAULT_WHAT_IFS, CachedEvaluator, Slo
     from epcsim.sizing import recommend as _recommend
-    from epcsim.sizing.simulator import SimulatorEvaluator
+    from epcsim.sizing.simulator import SimulatorEvaluator, evaluator_settings
 
     if scenario.slo is None:
         raise EpcsimError("slo: sizing needs an `slo` section with target_load and "
@@ -303,51 +346,245 @@ def recommend(scenario: Scenario, *, vm_sizes: Sequence[VmSize] | None = None,
     evaluator = SimulatorEvaluator(scenario, reference_load_ops_s=slo.target_load_ops_s,
                                    latency_percentile=slo.latency_percentile,
                                    measured_ops=measured_ops)
+    settings = evaluator_settings(evaluator)
+    # Everything an evaluation depends on besides (VM size, load, variant): the resolved
+    # scenario, the evaluator's run lengths and the epcsim version.
+    namespace = hashlib.sha256(json.dumps(
+        {"scenario": scenario.model_dump(mode="json", by_alias=True), "settings": settings,
+         "epcsim": __version__}, sort_keys=True, default=str).encode("utf-8")).hexdigest()
     vms = list(vm_sizes) if vm_sizes is not None else resolve_vm_sizes(scenario)
-    return _recommend(evaluator, vms, slo, sensitivity=sensitivity,
-                      what_ifs=DEFAULT_WHAT_IFS if what_ifs else (), knee=knee, as_of=as_of)
+    be = None
+    batch = None
+    if workers != 1 or backend is not None:
+        from epcsim.sizing.parallel import BackendRunner, sizing_backend
+        from epcsim.study.executor import Backend
+
+        be = sizing_backend(backend, workers)
+        batch = BackendRunner(scenario, settings, be)
+        if isinstance(backend, Backend):
+            be = None  # the caller's: not ours to close
+    ev = CachedEvaluator(evaluator if batch is None else None, namespace=namespace,
+                         store=Path(store_dir) if store_dir is not None else None,
+                         batch=batch, force=force, progress=progress)
+    try:
+        result = _recommend(ev, vms, slo, sensitivity=sensitivity,
+                            what_ifs=DEFAULT_WHAT_IFS if what_ifs else (), knee=knee,
+                            as_of=as_of, estimates=estimates, analytic=analytic)
+    finally:
+        if be is not None:
+            be.close()
+    return result, ev
+
+
+class _SizingProgress:
+    """Sizing progress on stderr: evaluations done/expected, reused, time left. A tqdm bar
+    on a terminal; elsewhere (a log file, CI) one line at most every ``interval_s``."""
+
+    def __init__(self, interval_s: float = 5.0) -> None:
+        self.stream = sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.t0 = time.monotonic()
+        self.last = self.t0
+        self.interval_s = interval_s
+        self.done = self.total = self.reused = 0
+        self.bar: Any = None
+        if self.tty:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=0, desc="sizing", unit="eval", file=self.stream,
+                            dynamic_ncols=True, mininterval=0.2)
+
+    def left_s(self) -> float | None:
+        computed = self.done - self.reused
+        if computed <= 0:
+            return None
+        rate = computed / max(time.monotonic() - self.t0, 1e-9)
+        return max(0, self.total - self.done) / rate
+
+    def __call__(self, done: int, total: int, reused: int) -> None:
+        self.done, self.total, self.reused = done, total, reused
+        if self.bar is not None:
+            self.bar.total = total
+            self.bar.set_postfix(reused=reused, refresh=False)
+            self.bar.update(done - self.bar.n)
+            return
+        now = time.monotonic()
+        if now - self.last >= self.interval_s:
+            self.last = now
+            print(self.line(), file=self.stream, flush=True)
+
+    def line(self) -> str:
+        left = self.left_s()
+        return (f"sizing: {self.done}/~{self.total} evaluations ({self.reused} reused), "
+                f"{time.monotonic() - self.t0:.0f} s elapsed"
+                + (f", about {left:.0f} s left" if left is not None else ""))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.total = self.bar.n
+            self.bar.refresh()
+            self.bar.close()
+
+
+#: Files derived from a study's summary (and scenario) by :func:`finish_study`.
+DERIVED_FILES = ("sizing.json", "mrc.csv", "report.html", "report.md")
+#: The record that ties the derived files to the summary they came from.
+DERIVED_MANIFEST = "derived.json"
+
+
+def _remove_derived(out: Path) -> None:
+    for name in (DERIVED_MANIFEST, *DERIVED_FILES):
+        try:
+            (out / name).unlink(missing_ok=True)
+        except OSError as exc:
+            raise EpcsimError(f"cannot remove {out / name}: {exc.strerror or exc}") from None
+
+
+def _up_to_date(out: Path, key: str) -> list[str] | None:
+    """The stored lines when every derived file is there, unchanged, for this ``key``."""
+    try:
+        manifest = json.loads((out / DERIVED_MANIFEST).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("key") != key:
+        return None
+    files = manifest.get("files")
+    lines = manifest.get("lines")
+    if not isinstance(files, dict) or not isinstance(lines, list):
+        return None
+    for name, digest in files.items():
+        if name not in DERIVED_FILES or _sha256_file(out / name) != digest:
+            return None
+    return [str(line) for line in lines]
+
+
+def study_estimates(study: StudyOutput) -> dict[str, tuple[dict[str, float], float]] | None:
+    """VM size -> (mean metrics, offered load) of the study's own runs, when the study has
+    one point per size (no sweep): the analytic first guess of each size's capacity."""
+    agg = study.aggregate
+    if study.scenario.sweep or agg.empty or "offered_load_ops_s" not in agg:
+        return None
+    estimates: dict[str, tuple[dict[str, float], float]] = {}
+    for _, row in agg.iterrows():
+        metrics = {str(k): float(v) for k, v in row.items()
+                   if isinstance(v, int | float) and not isinstance(v, bool)}
+        load = metrics.get("offered_load_ops_s", float("nan"))
+        if load > 0:
+            estimates[str(row["vm_size"])] = (metrics, load)
+    return estimates or None
 
 
 def finish_study(study: StudyOutput, *, sizing: bool = True, mrc: bool = True,
-                 progress: bool = False) -> list[str]:
+                 progress: bool = False, workers: int | None = None, backend: Any = None,
+                 force: bool = False, sizing_cache: bool = True,
+                 analytic: bool = True) -> list[str]:
     """Size (when the scenario has an SLO), compute the miss-ratio curve, write the report.
 
     Writes ``sizing.json``, ``mrc.csv``, ``report.html``, ``report.md`` and ``figures/``
     inside ``study.out_dir``, then builds the report from those stored files (so ``epcsim
-    report`` on the folder gives the same bytes); returns lines for people. ``progress``
-    says on stderr when the sizing search starts and how long it took.
+    report`` on the folder gives the same bytes); returns lines for people.
+
+    The derived files belong to one summary: ``sizing.json`` records the SHA-256 of the
+    ``summary.csv`` it came from, and ``derived.json`` records that digest, the inputs and
+    each derived file's digest. When they still match (nothing changed since the last call)
+    the files are kept as they are; otherwise they are removed first and rebuilt, and removed
+    again if this call fails or is interrupted, so an earlier study's sizing or report never
+    stands beside a newer summary. The study lock is held throughout; if another process
+    wrote a new summary since ``study`` ran, this raises :class:`EpcsimError`.
+
+    Sizing evaluations run on ``workers``/``backend`` (as for :func:`run_study`; default: the
+    study's) and are kept in ``sizing-evals/`` (unless ``sizing_cache`` is false) for the next
+    call; ``force`` recomputes them and rebuilds everything. ``progress`` shows the sizing
+    search's progress (evaluations done/expected, time left) on stderr.
     """
-    from epcsim.report import report_from_results
+    import hashlib
 
     scenario = study.scenario
-    lines: list[str] = []
+    out = study.out_dir
+    workers = workers if workers is not None else study.extra.get("workers")
+    backend = backend if backend is not None else study.extra.get("backend")
     slo = scenario.slo
-    if sizing and slo is not None and slo.target_load_per_s and slo.latency_bound_s:
+    do_sizing = bool(sizing and slo is not None and slo.target_load_per_s
+                     and slo.latency_bound_s)
+    do_mrc = bool(mrc and any(op.memory for op in scenario.workload.operations))
+    with study_lock(out):
+        summary_sha = _sha256_file(out / SUMMARY_FILE)
+        expected = study.extra.get("summary_sha256")
+        if expected is not None and summary_sha != expected:
+            raise EpcsimError(f"{out / SUMMARY_FILE}: changed since this study ran (another "
+                              "epcsim run wrote to the folder); run the study again")
+        key = hashlib.sha256(json.dumps(
+            {"summary_sha256": summary_sha, "epcsim": __version__, "sizing": do_sizing,
+             "mrc": do_mrc, "analytic": analytic,
+             "scenario": scenario.model_dump(mode="json", by_alias=True)},
+            sort_keys=True, default=str).encode("utf-8")).hexdigest()
+        if not force:
+            kept = _up_to_date(out, key)
+            if kept is not None:
+                if progress:
+                    print("sizing and report: up to date with summary.csv (kept)",
+                          file=sys.stderr)
+                return kept
+        _remove_derived(out)
+        from epcsim.report import report_from_results  # matplotlib: only when rebuilding
+
+        try:
+            lines = _derive(study, out, summary_sha, do_sizing, do_mrc, progress, workers,
+                            backend, force, sizing_cache, analytic)
+            html_path, md_path = report_from_results(out)
+            lines.append(f"report: {html_path} (and {md_path.name})")
+            files = {name: _sha256_file(out / name) for name in DERIVED_FILES
+                     if (out / name).is_file()}
+            manifest = {"key": key, "summary_sha256": summary_sha, "files": files,
+                        "lines": lines}
+            atomic_write_bytes(out / DERIVED_MANIFEST,
+                               (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
+        except BaseException:
+            _remove_derived(out)  # never leave a half-derived set beside the summary
+            raise
+    return lines
+
+
+def _derive(study: StudyOutput, out: Path, summary_sha: str | None, do_sizing: bool,
+            do_mrc: bool, progress: bool, workers: int | None, backend: Any, force: bool,
+            sizing_cache: bool, analytic: bool) -> list[str]:
+    scenario = study.scenario
+    lines: list[str] = []
+    if do_sizing:
+        bar = _SizingProgress() if progress else None
         if progress:
-            print(f"sizing: capacity search under the SLO on {len(study.plan.vm_sizes)} "
-                  "sizes (in-process simulations; can take minutes)...", file=sys.stderr)
+            print(f"sizing: capacity search under the SLO on {len(study.plan.vm_sizes)} sizes"
+                  + (" (evaluations kept in sizing-evals/)" if sizing_cache else ""),
+                  file=sys.stderr)
         t0 = time.perf_counter()
-        result = recommend(scenario)
+        try:
+            result, ev = _size(scenario, vm_sizes=None, sensitivity=True, what_ifs=True,
+                               knee=True, measured_ops=5000, as_of=None, workers=workers,
+                               backend=backend,
+                               store_dir=out / "sizing-evals" if sizing_cache else None,
+                               force=force, analytic=analytic,
+                               estimates=study_estimates(study) if analytic else None,
+                               progress=bar)
+        finally:
+            if bar is not None:
+                bar.close()
         if progress:
-            print(f"sizing: {result.evaluations} evaluations in "
-                  f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)
-        atomic_write_bytes(study.out_dir / "sizing.json", result.to_json().encode("utf-8"))
+            print(f"sizing: {ev.calls} evaluations ({ev.reused} reused, {ev.computed} run) in "
+                  f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        data = json.loads(result.to_json())
+        data["summary_sha256"] = summary_sha
+        atomic_write_bytes(out / "sizing.json",
+                           (json.dumps(data, indent=2) + "\n").encode("utf-8"))
         lines.append("recommendation:")
         lines.extend(f"  {reason}" for reason in result.reasons)
-    else:  # never leave an earlier study's sizing beside these results
-        (study.out_dir / "sizing.json").unlink(missing_ok=True)
-    if mrc and any(op.memory for op in scenario.workload.operations):
+    if do_mrc:
         from epcsim.study.page_trace import scenario_mrc
 
         curve = scenario_mrc(scenario)
         frame = pd.DataFrame({"capacity_mib": curve["capacity_mib"],
                               "miss_ratio": curve["miss_ratio"], "label": curve["label"]})
-        atomic_write_bytes(study.out_dir / "mrc.csv",
+        atomic_write_bytes(out / "mrc.csv",
                            frame.to_csv(index=False, lineterminator="\n").encode("utf-8"))
         lines.append(f"EPC knee of the LRU miss-ratio curve ({curve['label']}): "
                      f"{float(curve['knee_mib']):.1f} MiB")
-    else:
-        (study.out_dir / "mrc.csv").unlink(missing_ok=True)
-    html_path, md_path = report_from_results(study.out_dir)
-    lines.append(f"report: {html_path} (and {md_path.name})")
     return lines

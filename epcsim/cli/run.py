@@ -43,6 +43,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--no-sizing", action="store_true",
                    help="skip the SLO sizing search (the report still shows the runs)")
     p.add_argument("--no-report", action="store_true", help="skip sizing and the report")
+    p.add_argument("--sizing-workers", type=int, default=None, metavar="N",
+                   help="worker processes for the sizing search (default: as --workers)")
+    p.add_argument("--no-sizing-cache", action="store_true",
+                   help="do not keep or reuse sizing evaluations in <results>/sizing-evals/")
+    p.add_argument("--no-analytic-bracket", action="store_true",
+                   help="search each size's capacity without the analytic first guess (the "
+                        "earlier, slower search; for comparison)")
     from epcsim.scenario.overrides import add_set_argument
 
     add_set_argument(p)
@@ -104,28 +111,42 @@ def _warn_rejected(rejected: dict[str, str]) -> None:
 def main(args: argparse.Namespace) -> int:
     from epcsim.api import run_study
     from epcsim.scenario import load_scenario
+    from epcsim.study.executor import check_workers
 
-    if args.workers is not None and args.workers < 1:
-        raise EpcsimError(f"--workers: expected an integer >= 1, found {args.workers}")
+    for flag, value in (("--workers", args.workers), ("--sizing-workers", args.sizing_workers)):
+        if value is not None:
+            try:
+                check_workers(value)
+            except EpcsimError as exc:
+                raise EpcsimError(f"{flag}: {exc}") from None
     scenario = load_scenario(args.scenario, args.set)
     out = Path(args.out) if args.out else None
     precision = _precision(args, scenario.simulation.replications)
     progress = not args.no_progress
-    study = run_study(scenario, out_dir=out, workers=args.workers, backend=args.scheduler,
-                      force=args.force, fail_fast=args.fail_fast, progress=progress,
-                      source_file=args.scenario, precision=precision, argv=sys.argv)
-    print(study.plan.describe())
-    if not progress:
-        print(study.report_text.splitlines()[0])
-    _warn_rejected(study.extra.get("rejected_runs") or {})
-    print()
-    print(headline(study.aggregate, list(scenario.sweep)))
-    print()
-    if not args.no_report:
-        from epcsim.api import finish_study
+    from epcsim.api import finish_study, results_dir, study_lock
+    from epcsim.scenario import plan_study
 
-        for line in finish_study(study, sizing=not args.no_sizing, progress=progress):
-            print(line)
+    print(plan_study(scenario).describe(), flush=True)  # the plan, before anything runs
+    # One lock from the runs to the report: no other run can write a summary in between.
+    with study_lock(results_dir(scenario, out)):
+        study = run_study(scenario, out_dir=out, workers=args.workers,
+                          backend=args.scheduler, force=args.force, fail_fast=args.fail_fast,
+                          progress=progress, source_file=args.scenario, precision=precision,
+                          argv=sys.argv)
+        if not progress:
+            print(study.report_text.splitlines()[0])
+        _warn_rejected(study.extra.get("rejected_runs") or {})
+        print()
+        print(headline(study.aggregate, list(scenario.sweep)))
+        print(flush=True)
+        if not args.no_report:
+            sizing_workers = args.sizing_workers if args.sizing_workers is not None \
+                else args.workers
+            for line in finish_study(study, sizing=not args.no_sizing, progress=progress,
+                                     workers=sizing_workers, force=args.force,
+                                     sizing_cache=not args.no_sizing_cache,
+                                     analytic=not args.no_analytic_bracket):
+                print(line)
     print(f"results: {study.out_dir}/ (summary.csv, summary_ci.csv, runs/)")
     if study.n_failed:
         print(study.report_text, file=sys.stderr)

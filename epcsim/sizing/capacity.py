@@ -1,5 +1,17 @@
 """Capacity of one VM size under the SLO: the binding resource of an evaluation and the
-bracketing/bisection search for the highest load that meets the objective.
+search for the highest load that meets the objective.
+
+The search (:func:`capacity_steps`) starts from a guess of the capacity: the capacity of the
+same size before a change (a warm start), or the analytic estimate of
+:mod:`epcsim.sizing.analytic` from metrics at a known load (the study's own run of the size,
+or a first evaluation at the target load). It evaluates two loads 10 % either side of the
+guess together, widens the bracket if both meet or both fail (extrapolating the inverse of
+the latency percentile, which is linear in the load for M/M/1 and nearly so near saturation
+for M/M/c), then places two loads ``rel_tol`` apart around the interpolated crossing; when
+they straddle it the bracket is inside the tolerance and the search stops. Each round's
+loads are one batch, evaluated in parallel when the evaluator can. With ``analytic=False``
+the search is the earlier one (:func:`legacy_capacity_steps`: double or halve from the
+target, then bisect), kept to measure the difference.
 """
 from __future__ import annotations
 
@@ -11,6 +23,7 @@ from typing import Any
 
 from epcsim.errors import EpcsimError
 from epcsim.reference.catalog import HOURS_PER_MONTH, VmSize
+from epcsim.sizing.analytic import estimate_capacity
 from epcsim.sizing.evaluator import CachedEvaluator
 from epcsim.sizing.slo import (
     BIND_CONFIG,
@@ -29,6 +42,7 @@ from epcsim.sizing.slo import (
     Evaluate,
     Slo,
 )
+from epcsim.sizing.steps import Steps, drive
 
 # --------------------------------------------------------------------------- binding resource
 
@@ -171,57 +185,71 @@ def _service_bound(metrics: Mapping[str, float], load_ops_s: float, slo: Slo) ->
     return math.isfinite(service_s) and service_s > slo.latency_bound_s
 
 
-def capacity_search(
-    evaluate: CachedEvaluator | Evaluate,
-    vm: VmSize,
-    slo: Slo,
-    variant: Mapping[str, Any] | None = None,
-    *,
-    rel_tol: float = DEFAULT_REL_TOL,
-    start_ops_s: float | None = None,
-) -> SizeCapacity:
-    """Highest offered load (ops/s) at which ``vm`` meets ``slo``, by bracketing + bisection.
+def _cap(vm: VmSize, capacity: float, meets: bool, lower_bound: bool, name: str, reason: str,
+         metrics: dict[str, float], low: float, high: float, evaluations: int) -> SizeCapacity:
+    return SizeCapacity(vm.size, vm.series, vm.vcpus, vm.epc_mib, vm.linux_usd_per_hour,
+                        vm.retires_on, capacity, meets, lower_bound, name, reason, metrics,
+                        low, high, evaluations)
 
-    See the module docstring for the monotonicity assumption. ``rel_tol`` is the final bracket
-    width relative to its lower end. Without ``start_ops_s`` the bracket starts at the target
-    load and doubles or halves; with it (a warm start, e.g. the capacity of the same size
-    before a what-if) it starts there with steps of x1.25 that grow to x2. Costs about
-    log2(range) + log2(1/rel_tol) evaluations cold, a few fewer warm.
-    """
-    if not 0 < rel_tol < 1:
-        raise ValueError(f"rel_tol must be in (0, 1), got {rel_tol!r}")
-    ev = evaluate if isinstance(evaluate, CachedEvaluator) else CachedEvaluator(evaluate)
-    variant = dict(variant or {})
-    calls_before = ev.calls + ev.hits
+
+class _Probes:
+    """The evaluations one search made: a batch of loads in, (meets, metrics) out."""
+
+    def __init__(self, vm: VmSize, slo: Slo, variant: dict[str, Any]) -> None:
+        self.vm, self.slo, self.variant = vm, slo, variant
+        self.count = 0
+        self.errors: list[str] = []
+
+    def run(self, loads: list[float]) -> Steps[list[tuple[bool, dict[str, float]]]]:
+        outcomes = yield [(self.vm, load, self.variant) for load in loads]
+        self.count += len(loads)
+        answers: list[tuple[bool, dict[str, float]]] = []
+        for load, out in zip(loads, outcomes, strict=True):
+            if isinstance(out, EpcsimError):  # this point cannot run at all
+                self.errors.append(str(out))
+                answers.append((False, {}))
+                continue
+            if self.slo.latency_metric not in out:
+                raise ValueError(f"evaluate() returned no {self.slo.latency_metric} (the SLO "
+                                 f"percentile) for {self.vm.size}")
+            answers.append((_meets(out, load, self.slo), out))
+        return answers
+
+    def config_failure(self, load: float) -> SizeCapacity:
+        # The scenario (or this variant of it) cannot run on this size at all, e.g. the
+        # switchless workers would take every vCPU: rule the size out and say why.
+        return _cap(self.vm, 0.0, False, False, BIND_CONFIG,
+                    f"cannot run on this size: {self.errors[0]}", {}, 0.0, load, self.count)
+
+    def cannot_meet(self, high: float, fail_metrics: dict[str, float]) -> SizeCapacity:
+        name, reason = (binding_resource(fail_metrics, self.vm) if fail_metrics else
+                        (BIND_CONFIG, f"the evaluation failed: {self.errors[-1]}"))
+        return _cap(self.vm, 0.0, False, False, name,
+                    f"cannot meet the SLO at any load (fails at {high:,.3g} ops/s): {reason}",
+                    fail_metrics, 0.0, high, self.count)
+
+
+def legacy_capacity_steps(vm: VmSize, slo: Slo, variant: Mapping[str, Any] | None = None, *,
+                          rel_tol: float = DEFAULT_REL_TOL, start_ops_s: float | None = None
+                          ) -> Steps[SizeCapacity]:
+    """The earlier search, one evaluation at a time: bracket by doubling or halving from the
+    target load (x1.25 growing to x2 from a warm start), then bisect until the bracket is
+    narrower than ``rel_tol`` of its lower end."""
+    pr = _Probes(vm, slo, dict(variant or {}))
     target = slo.target_load_ops_s
     floor_ops_s, ceiling_ops_s = target * MIN_LOAD_FRACTION, target * MAX_LOAD_MULTIPLE
 
-    errors: list[str] = []
-
-    def probe(load: float) -> tuple[bool, dict[str, float]]:
-        try:
-            m = ev(vm, load, variant)
-        except EpcsimError as exc:  # the scenario or variant cannot run at this point
-            errors.append(str(exc))
-            return False, {}
-        if slo.latency_metric not in m:
-            raise ValueError(f"evaluate() returned no {slo.latency_metric} (the SLO "
-                             f"percentile) for {vm.size}")
-        return _meets(m, load, slo), m
+    def probe(load: float) -> Steps[tuple[bool, dict[str, float]]]:
+        return (yield from pr.run([load]))[0]
 
     warm = start_ops_s is not None and math.isfinite(start_ops_s) and start_ops_s > 0
     load = target
     if start_ops_s is not None and warm:
         load = min(max(float(start_ops_s), floor_ops_s), ceiling_ops_s)
     step = 1.25 if warm else 2.0
-    ok, metrics = probe(load)
-    if errors:
-        # The scenario (or this variant of it) cannot run on this size at all, e.g. the
-        # switchless workers would take every vCPU: rule the size out and say why.
-        return SizeCapacity(
-            vm.size, vm.series, vm.vcpus, vm.epc_mib, vm.linux_usd_per_hour, vm.retires_on,
-            0.0, False, False, BIND_CONFIG, f"cannot run on this size: {errors[0]}", {}, 0.0,
-            load, ev.calls + ev.hits - calls_before)
+    ok, metrics = yield from probe(load)
+    if pr.errors:
+        return pr.config_failure(load)
     lower_bound = False
     if ok:
         lo, lo_metrics = load, metrics
@@ -229,7 +257,7 @@ def capacity_search(
         while load < ceiling_ops_s:
             load *= step
             step = min(step * step, 2.0)
-            ok, metrics = probe(load)
+            ok, metrics = yield from probe(load)
             if not ok:
                 hi = load
                 break
@@ -244,30 +272,240 @@ def capacity_search(
         while load > floor_ops_s and not _service_bound(fail_metrics, load, slo):
             load /= step
             step = min(step * step, 2.0)
-            ok, metrics = probe(load)
+            ok, metrics = yield from probe(load)
             if ok:
                 lo, lo_metrics = load, metrics
                 break
             hi, fail_metrics = load, metrics
         if lo == 0.0:
-            name, reason = (binding_resource(fail_metrics, vm) if fail_metrics else
-                            (BIND_CONFIG, f"the evaluation failed: {errors[-1]}"))
-            return SizeCapacity(
-                vm.size, vm.series, vm.vcpus, vm.epc_mib, vm.linux_usd_per_hour, vm.retires_on,
-                0.0, False, False, name,
-                f"cannot meet the SLO at any load (fails at {hi:,.3g} ops/s): {reason}",
-                fail_metrics, 0.0, hi, ev.calls + ev.hits - calls_before)
+            return pr.cannot_meet(hi, fail_metrics)
     while not lower_bound and hi - lo > rel_tol * lo:
         mid = 0.5 * (lo + hi)
-        ok, metrics = probe(mid)
+        ok, metrics = yield from probe(mid)
         if ok:
             lo, lo_metrics = mid, metrics
         else:
             hi = mid
     name, reason = binding_resource(lo_metrics, vm)
-    return SizeCapacity(
-        vm.size, vm.series, vm.vcpus, vm.epc_mib, vm.linux_usd_per_hour, vm.retires_on,
-        lo, True, lower_bound, name, reason, lo_metrics, lo, hi,
-        ev.calls + ev.hits - calls_before)
+    return _cap(vm, lo, True, lower_bound, name, reason, lo_metrics, lo, hi, pr.count)
 
 
+#: Half-width of the first bracket around the capacity guess, relative to the guess.
+BRACKET_HALF_WIDTH = 0.1
+
+
+def _curve_point(metrics: Mapping[str, float], load: float, slo: Slo
+                 ) -> tuple[float, float] | None:
+    """(load, 1 / latency percentile) of an evaluation: for M/M/1 the inverse of a latency
+    percentile is linear in the load and reaches 0 at saturation. A run that did not keep up
+    is placed at its throughput (about the saturation load) with 0."""
+    if not metrics:
+        return None
+    latency = metrics.get(slo.latency_metric, math.nan)
+    if _keeps_up(metrics, load) and math.isfinite(latency) and latency > 0:
+        return load, 1.0 / latency
+    throughput = metrics.get("throughput_ops_s", math.nan)
+    x = min(load, throughput) if math.isfinite(throughput) and throughput > 0 else load
+    return x, 0.0
+
+
+def _crossing(a: tuple[float, float], b: tuple[float, float], goal: float) -> float | None:
+    """Load where the line through (load, y) points ``a`` and ``b`` reaches ``goal``."""
+    (xa, ya), (xb, yb) = a, b
+    if xa == xb or ya == yb:
+        return None
+    x = xa + (goal - ya) * (xb - xa) / (yb - ya)
+    return x if math.isfinite(x) and x > 0 else None
+
+
+def _saturation(runs: list[tuple[float, Mapping[str, float]]], slo: Slo) -> float | None:
+    """The load at which the size saturates: the lowest throughput of a run that did not
+    keep up, else the utilisation law (throughput / busiest resource's utilisation) at the
+    busiest run that did."""
+    over = [m.get("throughput_ops_s", math.nan) for x, m in runs if not _keeps_up(m, x)]
+    over = [t for t in over if math.isfinite(t) and t > 0]
+    if over:
+        return min(over)
+    best: tuple[float, float] | None = None
+    for _, m in runs:
+        utils = [m.get(k, math.nan) for k in ("vcpu_utilisation", "enclave_thread_utilisation",
+                                              "ksgxd_utilisation")]
+        u = max((v for v in utils if math.isfinite(v) and v > 0), default=math.nan)
+        t = m.get("throughput_ops_s", math.nan)
+        if math.isfinite(u) and math.isfinite(t) and t > 0 and (best is None or u > best[0]):
+            best = (u, t / min(u, 1.0))
+    return best[1] if best is not None and best[0] >= 0.3 else None
+
+
+def _queue_guess(runs: list[tuple[float, Mapping[str, float]]], slo: Slo) -> float | None:
+    """Where the latency percentile reaches the bound if it grows like ``a + b / (saturation
+    - load)`` (the waiting-time percentile of M/M/c near saturation), fitted through the two
+    runs that kept up nearest the bound on either side (or the two highest below it)."""
+    sat = _saturation(runs, slo)
+    if sat is None:
+        return None
+    bound = slo.latency_bound_s
+    pts = []
+    for x, m in runs:
+        latency = m.get(slo.latency_metric, math.nan)
+        if _keeps_up(m, x) and math.isfinite(latency) and 0 < x < sat:
+            pts.append((x, latency))
+    under = sorted(p for p in pts if p[1] <= bound)
+    over = sorted(p for p in pts if p[1] > bound)
+    if under and over:
+        a, b = under[-1], over[0]
+    elif len(under) >= 2:
+        a, b = under[-2], under[-1]
+    elif len(over) >= 2:
+        a, b = over[0], over[1]
+    else:
+        return None
+    ua, ub = 1.0 / (sat - a[0]), 1.0 / (sat - b[0])
+    if ua == ub or a[1] == b[1]:
+        return None
+    u = ua + (bound - a[1]) * (ub - ua) / (b[1] - a[1])
+    if not (math.isfinite(u) and u > 0):
+        return None
+    x = sat - 1.0 / u
+    return x if 0 < x < sat else None
+
+
+def _guess(points: list[tuple[float, float]], goal: float) -> float | None:
+    """Where the inverse latency reaches ``goal``: interpolated between the highest point
+    above it and the lowest below, else extrapolated from the two highest points above."""
+    above = sorted(p for p in points if p[1] >= goal)
+    below = sorted(p for p in points if p[1] < goal)
+    if above and below and below[0][0] > above[-1][0]:
+        return _crossing(above[-1], below[0], goal)
+    if not below and len(above) >= 2:
+        return _crossing(above[-2], above[-1], goal)
+    return None
+
+
+def capacity_steps(vm: VmSize, slo: Slo, variant: Mapping[str, Any] | None = None, *,
+                   rel_tol: float = DEFAULT_REL_TOL, start_ops_s: float | None = None,
+                   estimate: tuple[Mapping[str, float], float] | None = None,
+                   analytic: bool = True) -> Steps[SizeCapacity]:
+    """The capacity search as steps (see the module doc and :mod:`epcsim.sizing.steps`).
+
+    ``start_ops_s``: a capacity to start from (warm start); ``estimate``: (metrics, load) of
+    a run of this size at a known load, for the analytic guess; without either the first
+    evaluation is at the target load. ``analytic=False``: :func:`legacy_capacity_steps`.
+    """
+    if not 0 < rel_tol < 1:
+        raise ValueError(f"rel_tol must be in (0, 1), got {rel_tol!r}")
+    if not analytic:
+        return (yield from legacy_capacity_steps(vm, slo, variant, rel_tol=rel_tol,
+                                                 start_ops_s=start_ops_s))
+    pr = _Probes(vm, slo, dict(variant or {}))
+    target = slo.target_load_ops_s
+    floor_ops_s, ceiling_ops_s = target * MIN_LOAD_FRACTION, target * MAX_LOAD_MULTIPLE
+    goal = 1.0 / slo.latency_bound_s
+    lo, lo_m = 0.0, {}
+    hi, hi_m = math.inf, {}
+    points: list[tuple[float, float]] = []  # (load, inverse latency), see _curve_point
+    runs: list[tuple[float, Mapping[str, float]]] = []  # (load, metrics) of every run
+
+    def next_guess() -> float | None:
+        x = _queue_guess(runs, slo)
+        return x if x is not None else _guess(points, goal)
+
+    def clamp(x: float) -> float:
+        return min(max(x, floor_ops_s), ceiling_ops_s)
+
+    def probe(loads: list[float]) -> Steps[None]:
+        nonlocal lo, lo_m, hi, hi_m
+        loads = sorted({x for x in loads if lo < x < hi})
+        if not loads:
+            return
+        for x, (ok, m) in zip(loads, (yield from pr.run(loads)), strict=True):
+            point = _curve_point(m, x, slo)
+            if point is not None:
+                points.append(point)
+                runs.append((x, m))
+            if ok and x > lo:
+                lo, lo_m = x, m
+            elif not ok and x < hi:
+                hi, hi_m = x, m
+
+    centre: float | None = None
+    if start_ops_s is not None and math.isfinite(start_ops_s) and start_ops_s > 0:
+        centre = float(start_ops_s)
+    elif estimate is not None:
+        centre = estimate_capacity(estimate[0], estimate[1], slo)
+    if centre is None:
+        yield from probe([target])
+        if pr.errors:
+            return pr.config_failure(target)
+        if lo == 0.0 and (_service_bound(hi_m, target, slo) or target <= floor_ops_s):
+            return pr.cannot_meet(hi, hi_m)
+        first = lo_m or hi_m
+        guess = estimate_capacity(first, target, slo)
+        centre = guess if guess is not None else (2.0 * target if lo else 0.5 * target)
+        # The target is one end of the bracket already: one load beyond the guess closes it.
+        if lo:
+            yield from probe([clamp(max(centre, lo) * (1 + BRACKET_HALF_WIDTH))])
+        else:
+            yield from probe([clamp(min(centre, hi) * (1 - BRACKET_HALF_WIDTH))])
+    else:
+        centre = clamp(centre)
+        yield from probe([clamp(centre * (1 - BRACKET_HALF_WIDTH)),
+                          clamp(centre * (1 + BRACKET_HALF_WIDTH))])
+        if pr.errors and not lo_m and not hi_m:
+            return pr.config_failure(centre)
+    growth = 2.0
+    misses = 0  # rounds in a row whose two loads fell on the same side of the capacity
+    while True:
+        if math.isinf(hi):  # every load so far meets: go up
+            if lo >= ceiling_ops_s:
+                name, reason = binding_resource(lo_m, vm)
+                return _cap(vm, lo, True, True, name, reason, lo_m, lo, lo, pr.count)
+            x = next_guess()
+            nxt = min(max(x, 1.1 * lo), growth * lo) if x is not None else growth * lo
+            growth = min(growth * 2.0, 8.0)
+            yield from probe([clamp(nxt)])
+        elif lo == 0.0:  # every load so far fails: go down, unless no load can help
+            if _service_bound(hi_m, hi, slo) or hi <= floor_ops_s:
+                return pr.cannot_meet(hi, hi_m)
+            est = estimate_capacity(hi_m, hi, slo) if hi_m else None
+            nxt = (est * (1 - BRACKET_HALF_WIDTH) if est is not None and est < hi
+                   else hi / growth)
+            growth = min(growth * 2.0, 8.0)
+            yield from probe([clamp(max(nxt, hi / 8.0))])
+        else:
+            width = hi - lo
+            if width <= rel_tol * lo:
+                break
+            eps = 0.45 * rel_tol * lo  # two loads 0.9 rel_tol * lo apart around the guess
+            if 2 * eps >= 0.5 * width:
+                yield from probe([0.5 * (lo + hi)])
+                continue
+            x = next_guess()
+            if x is None or misses >= 2:  # the model keeps missing: halve the bracket
+                x = 0.5 * (lo + hi)
+            x = min(max(x, lo + eps + 0.05 * width), hi - eps - 0.05 * width)
+            before = (lo, hi)
+            yield from probe([x - eps, x + eps])
+            moved_lo, moved_hi = lo != before[0], hi != before[1]
+            misses = misses + 1 if moved_lo != moved_hi else 0
+    name, reason = binding_resource(lo_m, vm)
+    return _cap(vm, lo, True, False, name, reason, lo_m, lo, hi, pr.count)
+
+
+def capacity_search(
+    evaluate: CachedEvaluator | Evaluate,
+    vm: VmSize,
+    slo: Slo,
+    variant: Mapping[str, Any] | None = None,
+    *,
+    rel_tol: float = DEFAULT_REL_TOL,
+    start_ops_s: float | None = None,
+    estimate: tuple[Mapping[str, float], float] | None = None,
+    analytic: bool = True,
+) -> SizeCapacity:
+    """Highest offered load (ops/s) at which ``vm`` meets ``slo`` (see the module doc and
+    :func:`capacity_steps`). ``rel_tol`` is the final bracket width relative to its lower end.
+    The monotonicity assumption is the package docstring's."""
+    ev = evaluate if isinstance(evaluate, CachedEvaluator) else CachedEvaluator(evaluate)
+    return drive(capacity_steps(vm, slo, variant, rel_tol=rel_tol, start_ops_s=start_ops_s,
+                                estimate=estimate, analytic=analytic), ev)

@@ -1,16 +1,46 @@
 """The evaluation cache: every (VM size, load, variant) is evaluated once, keyed by a SHA-256
 of everything that determines it (:func:`evaluation_key`).
+
+Evaluations come in batches (:meth:`CachedEvaluator.evaluate_many`): the capacity searches of
+several sizes, the two ends of an analytic bracket, the sensitivity cases and what-ifs ask for
+their next points together, and the batch's misses go to a ``batch`` function that may run
+them in parallel (see :mod:`epcsim.sizing.parallel`); the answers do not depend on how (or
+whether) the batch was split. With a ``store`` folder every answer is also written there as
+``<key>.json`` (atomically, as it arrives), so a later sizing of the same scenario, or one
+that was killed half-way, reuses it.
+
+An evaluation that cannot run at all (the variant is not a valid scenario on that size) is
+an :class:`~epcsim.errors.EpcsimError`; :meth:`~CachedEvaluator.evaluate_many` returns it in
+the evaluation's place (and stores it like an answer), :meth:`~CachedEvaluator.__call__`
+raises it.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, MutableMapping
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from epcsim.errors import EpcsimError
 from epcsim.reference.catalog import VmSize
 from epcsim.sizing.slo import REQUIRED_METRICS, Evaluate
+
+#: One evaluation asked for: (VM size, offered load in ops/s, variant).
+Request = tuple[VmSize, float, Mapping[str, Any]]
+#: What an evaluation gave: the metrics, or why it could not run.
+Outcome = dict[str, float] | EpcsimError
+#: Runs a batch of requests, yielding (index into the batch, metrics or EpcsimError) in any
+#: order (the parallel runner; the default runs them one after another in this process).
+BatchRunner = Callable[[Sequence[Request]], Iterator[tuple[int, "Outcome"]]]
+#: Progress callback: (evaluations done, evaluations expected in all, reused so far).
+Progress = Callable[[int, int, int], None]
+
+STORE_FORMAT = "epcsim-sizing-eval/1"
+_KEY_RE = re.compile(r"[0-9a-f]{64}")
 
 # --------------------------------------------------------------------------- evaluation cache
 
@@ -39,46 +69,211 @@ class Probe:
     metrics: dict[str, float]
 
 
+class EvaluationStore:
+    """A folder of evaluations, one ``<key>.json`` per evaluation, written atomically.
+
+    A file is used only when it parses, has this format and names its own key; anything else
+    (a hand edit, another format) counts as absent and is evaluated again.
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+
+    def _path(self, key: str) -> Path:
+        if not _KEY_RE.fullmatch(key):
+            raise ValueError(f"evaluation keys are 64 hex digits, found {key!r}")
+        return self.folder / f"{key}.json"
+
+    def get(self, key: str) -> Outcome | None:
+        try:
+            data = json.loads(self._path(key).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or data.get("format") != STORE_FORMAT \
+                or data.get("key") != key:
+            return None
+        if isinstance(data.get("error"), str):
+            return EpcsimError(data["error"])
+        metrics = data.get("metrics")
+        if not isinstance(metrics, dict):
+            return None
+        try:
+            return {str(k): _from_json(v) for k, v in metrics.items()}
+        except (TypeError, ValueError):
+            return None
+
+    def put(self, key: str, outcome: Outcome, request: Mapping[str, Any]) -> None:
+        from epcsim.study.store import atomic_write_bytes
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        record: dict[str, Any] = {"format": STORE_FORMAT, "key": key, "request": request}
+        if isinstance(outcome, EpcsimError):
+            record["error"] = str(outcome)
+        else:
+            record["metrics"] = {k: _to_json(v) for k, v in outcome.items()}
+        # Metrics keep their order (the result lists them as the evaluator gave them).
+        atomic_write_bytes(self._path(key), (json.dumps(record, default=str)
+                                             + "\n").encode("utf-8"), sync_dir=False)
+
+
+def _to_json(value: float) -> float | str:
+    return value if math.isfinite(value) else repr(value)  # 'inf', 'nan', '-inf'
+
+
+def _from_json(value: Any) -> float:
+    if isinstance(value, str) and value in ("inf", "-inf", "nan"):
+        return float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"not a number: {value!r}")
+    return float(value)
+
+
+def _sequential(evaluate: Evaluate) -> BatchRunner:
+    def run(requests: Sequence[Request]) -> Iterator[tuple[int, Outcome]]:
+        for i, (vm, load, variant) in enumerate(requests):
+            try:
+                out: Outcome = dict(evaluate(vm, load, dict(variant)))
+            except EpcsimError as exc:
+                out = exc
+            yield i, out
+    return run
+
+
 class CachedEvaluator:
     """Wraps an ``evaluate`` function with a cache keyed by :func:`evaluation_key`.
 
     ``cache`` may be passed in (any mutable mapping, e.g. a dict loaded from JSON) to reuse
     evaluations between processes; ``namespace`` is folded into every key (see
-    :func:`evaluation_key`). ``calls`` counts real evaluations, ``hits`` cached answers;
-    ``probes`` lists every distinct evaluation this evaluator answered, in first-use order
-    (the report plots latency against load from them), whether it came from the cache or not,
-    so results do not depend on what the cache held.
+    :func:`evaluation_key`). ``store``: a folder (or :class:`EvaluationStore`) where every
+    evaluation is written and looked up; ``force`` ignores what it holds (and overwrites it).
+    ``batch`` runs the misses of a batch (default: ``evaluate`` in this process, one after
+    another). ``progress`` is called after each evaluation of a batch.
+
+    ``calls`` counts the distinct evaluations this evaluator needed (computed now or read from
+    the store: the figure does not depend on what the store held); ``computed`` those it ran,
+    ``reused`` those it read from the store, ``hits`` repeated lookups answered from memory.
+    ``probes`` lists every distinct evaluation in first-use order (the report plots latency
+    against load from them).
     """
 
-    def __init__(self, evaluate: Evaluate,
+    def __init__(self, evaluate: Evaluate | None,
                  cache: MutableMapping[str, dict[str, float]] | None = None,
-                 namespace: str = "") -> None:
+                 namespace: str = "", *, store: EvaluationStore | str | Path | None = None,
+                 batch: BatchRunner | None = None, force: bool = False,
+                 progress: Progress | None = None) -> None:
+        if evaluate is None and batch is None:
+            raise ValueError("CachedEvaluator needs an evaluate function or a batch runner")
         self._evaluate = evaluate
+        self._batch = batch if batch is not None else _sequential(evaluate)  # type: ignore[arg-type]
         self.cache: MutableMapping[str, dict[str, float]] = {} if cache is None else cache
+        self.errors: dict[str, EpcsimError] = {}
         self.namespace = namespace
+        self.store = (store if isinstance(store, EvaluationStore) or store is None
+                      else EvaluationStore(store))
+        self.force = force
+        self.progress = progress
+        self.expected = 0
         self.calls = 0
+        self.computed = 0
+        self.reused = 0
         self.hits = 0
         self.probes: list[Probe] = []
         self._seen: set[str] = set()
 
-    def __call__(self, vm: VmSize, load_ops_s: float, variant: Mapping[str, Any]) -> dict[
-            str, float]:
-        key = evaluation_key(vm, load_ops_s, variant, self.namespace)
-        metrics = self.cache.get(key)
-        if metrics is not None:
-            self.hits += 1
-        else:
-            metrics = {k: float(v)
-                       for k, v in self._evaluate(vm, load_ops_s, dict(variant)).items()}
-            missing = [m for m in REQUIRED_METRICS if m not in metrics]
-            if missing:
-                raise ValueError(f"evaluate() for {vm.size} at {load_ops_s:g} ops/s returned "
-                                 f"no {', '.join(missing)}")
-            self.calls += 1
-            self.cache[key] = metrics
+    def expect(self, more: int) -> None:
+        """Tell the progress callback that about ``more`` further evaluations are coming."""
+        self.expected = max(self.expected, self.calls) + max(0, more)
+        self._report()
+
+    def _report(self) -> None:
+        if self.progress is not None:
+            self.progress(self.calls, max(self.expected, self.calls), self.reused)
+
+    def _record(self, key: str, request: Request, outcome: Outcome) -> None:
+        if isinstance(outcome, EpcsimError):
+            self.errors[key] = outcome
+            return
         if key not in self._seen:
             self._seen.add(key)
-            self.probes.append(Probe(vm.size, float(load_ops_s), dict(variant), metrics))
-        return metrics
+            vm, load, variant = request
+            self.probes.append(Probe(vm.size, float(load), dict(variant), outcome))
+
+    def _lookup(self, key: str) -> Outcome | None:
+        if key in self.errors:
+            return self.errors[key]
+        return self.cache.get(key)
+
+    def evaluate_many(self, requests: Iterable[Request]) -> list[Outcome]:
+        """Outcomes of ``requests``, in order: metrics, or the EpcsimError saying why that
+        evaluation cannot run. Misses are evaluated once each (duplicates in the batch
+        share one evaluation), stored as they arrive, and recorded in request order."""
+        reqs = [(vm, float(load), dict(variant)) for vm, load, variant in requests]
+        keys = [evaluation_key(vm, load, variant, self.namespace) for vm, load, variant in reqs]
+        found: dict[str, Outcome] = {}
+        todo: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            if key in found or key in todo:
+                continue
+            known = self._lookup(key)
+            if known is not None:
+                self.hits += 1
+                found[key] = known
+                continue
+            if self.store is not None and not self.force:
+                stored = self.store.get(key)
+                if stored is not None and (isinstance(stored, EpcsimError)
+                                           or not _missing(stored)):
+                    self.reused += 1
+                    self.calls += 1
+                    found[key] = self._keep(key, stored)
+                    self._report()
+                    continue
+            todo[key] = i
+        if todo:
+            order = list(todo)
+            batch = [reqs[todo[k]] for k in order]
+            for j, outcome in self._batch(batch):
+                key = order[j]
+                vm, load, _ = batch[j]
+                if not isinstance(outcome, EpcsimError):
+                    outcome = {k: float(v) for k, v in outcome.items()}
+                    missing = _missing(outcome)
+                    if missing:
+                        raise ValueError(f"evaluate() for {vm.size} at {load:g} ops/s "
+                                         f"returned no {', '.join(missing)}")
+                if self.store is not None:
+                    self.store.put(key, outcome, _describe(batch[j]))
+                self.calls += 1
+                self.computed += 1
+                found[key] = self._keep(key, outcome)
+                self._report()
+            lost = [k for k in order if k not in found]
+            if lost:
+                raise RuntimeError(f"the batch runner returned no outcome for {len(lost)} "
+                                   "evaluation(s)")
+        for key, request in zip(keys, reqs, strict=True):
+            self._record(key, request, found[key])
+        return [found[k] for k in keys]
+
+    def _keep(self, key: str, outcome: Outcome) -> Outcome:
+        if isinstance(outcome, EpcsimError):
+            self.errors[key] = outcome
+        else:
+            self.cache[key] = outcome
+        return outcome
+
+    def __call__(self, vm: VmSize, load_ops_s: float, variant: Mapping[str, Any]) -> dict[
+            str, float]:
+        outcome = self.evaluate_many([(vm, load_ops_s, variant)])[0]
+        if isinstance(outcome, EpcsimError):
+            raise outcome
+        return outcome
 
 
+def _missing(metrics: Mapping[str, float]) -> list[str]:
+    return [m for m in REQUIRED_METRICS if m not in metrics]
+
+
+def _describe(request: Request) -> dict[str, Any]:
+    vm, load, variant = request
+    return {"vm_size": vm.size, "load_ops_s": load, "variant": dict(variant)}

@@ -1,5 +1,6 @@
 """The EPC knee: the working set at which throughput at a fixed load falls off, from a
-measured curve or by scaling the working set through the evaluator.
+measured curve or by scaling the working set through the evaluator (within what the
+scenario language accepts: the enclaves must fit the VM's memory).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 from epcsim.errors import EpcsimError
 from epcsim.reference.catalog import VmSize
 from epcsim.sizing.evaluator import CachedEvaluator
+from epcsim.sizing.steps import Steps, drive
 
 # --------------------------------------------------------------------------- EPC knee
 
@@ -68,34 +70,66 @@ def find_knee(ev: CachedEvaluator, vm: VmSize, base_load_ops_s: float,
 
     The load is raised from ``base_load_ops_s`` until the smallest working set saturates
     (throughput < 90 % of the offered load), so every larger working set (assumed no faster)
-    is saturated too and its throughput is the size's maximum.
+    is saturated too and its throughput is the size's maximum. Working sets whose enclaves
+    would not fit the VM's memory (the scenario language refuses them) are not simulated:
+    the largest scale that fits takes their place, and the note says so.
     """
+    return drive(knee_steps(vm, base_load_ops_s, variant, multiples), ev)
+
+
+def knee_steps(vm: VmSize, base_load_ops_s: float, variant: Mapping[str, Any] | None = None,
+               multiples: Sequence[float] = KNEE_EPC_MULTIPLES) -> Steps[Knee]:
+    """:func:`find_knee` as steps (:mod:`epcsim.sizing.steps`)."""
     base_variant = dict(variant or {})
-    m = ev(vm, base_load_ops_s, base_variant)
+    (m,) = yield [(vm, base_load_ops_s, base_variant)]
+    if isinstance(m, EpcsimError):
+        return Knee(vm.size, vm.epc_mib, math.nan, None, base_load_ops_s, [],
+                    f"the knee was not searched: {m}")
     ws = m.get("working_set_mib", math.nan)
     if not math.isfinite(ws) or ws <= 0:
         return Knee(vm.size, vm.epc_mib, math.nan, None, base_load_ops_s, [],
                     "the evaluator reports no working_set_mib, so the knee was not searched")
     scales = sorted({mult * vm.epc_mib / ws for mult in multiples})
+    notes: list[str] = []
+    enclave_mib = m.get("enclave_mib", math.nan)
+    memory_mib = vm.memory_gib * 1024.0
+    if math.isfinite(enclave_mib) and enclave_mib > 0:
+        # Page rounding can add a little to each region: keep 1 % clear of the memory.
+        fits = 0.99 * memory_mib / enclave_mib
+        if scales[-1] > fits:
+            dropped = [sc for sc in scales if sc > fits]
+            scales = sorted({*(sc for sc in scales if sc <= fits), fits})
+            notes.append(f"working sets above {fits * ws:,.0f} MiB "
+                         f"({len(dropped)} of the probed) were not simulated: the enclaves "
+                         f"would exceed the {vm.memory_gib:g} GiB memory of {vm.size}")
     errors: list[str] = []
 
-    def attempt(load_ops_s: float, scale: float) -> dict[str, float] | None:
-        try:
-            return ev(vm, load_ops_s, {**base_variant,
-                                       "working_set_scale": _scale(base_variant, scale)})
-        except EpcsimError as exc:  # e.g. an enclave larger than the VM allows
-            errors.append(f"{scale * ws:,.0f} MiB: {exc}")
-            return None
+    def variant_at(scale: float) -> dict[str, Any]:
+        return {**base_variant, "working_set_scale": _scale(base_variant, scale)}
+
+    def attempt(load_ops_s: float, batch: Sequence[float]) -> Steps[list[dict[str, float] | None]]:
+        outs = yield [(vm, load_ops_s, variant_at(sc)) for sc in batch]
+        kept: list[dict[str, float] | None] = []
+        for sc, out in zip(batch, outs, strict=True):
+            if isinstance(out, EpcsimError):  # e.g. an enclave larger than the VM allows
+                errors.append(f"{sc * ws:,.0f} MiB: {out}")
+                kept.append(None)
+            else:
+                kept.append(out)
+        return kept
 
     load = max(base_load_ops_s, 1.0)
     for _ in range(24):
-        probe = next((p for p in (attempt(load, sc) for sc in scales) if p is not None), None)
+        probe = None
+        for sc in scales:
+            (probe,) = yield from attempt(load, [sc])
+            if probe is not None:
+                break
         if probe is None or probe["throughput_ops_s"] < 0.9 * load:
             break
         load *= 2.0
     curve = []
-    for sc in scales:
-        pm = attempt(load, sc)
+    for sc, pm in zip(scales, (yield from attempt(load, scales)), strict=True):
         if pm is None:
             continue
         curve.append({"working_set_scale": sc,
@@ -113,7 +147,9 @@ def find_knee(ev: CachedEvaluator, vm: VmSize, base_load_ops_s: float,
                 f"({knee / vm.epc_mib:.2f} x the {vm.epc_mib:,.0f} MiB EPC); the workload's "
                 f"working set is {ws:,.0f} MiB ({ws / knee:.0%} of the knee)")
     if errors:
-        note += f" (left out: {'; '.join(dict.fromkeys(errors))})"
+        notes.append(f"left out: {'; '.join(dict.fromkeys(errors))}")
+    if notes:
+        note += f" ({'; '.join(notes)})"
     return Knee(vm.size, vm.epc_mib, ws, knee, load, curve, note)
 
 

@@ -11,9 +11,9 @@ from typing import Any
 from epcsim.errors import EpcsimError
 from epcsim.reference.catalog import HOURS_PER_MONTH, VmSize, load_catalog, successor_series
 from epcsim.reference.cost_parameters import cost_parameters
-from epcsim.sizing.capacity import SizeCapacity, _meets, capacity_search
+from epcsim.sizing.capacity import SizeCapacity, _meets, capacity_steps
 from epcsim.sizing.evaluator import CachedEvaluator
-from epcsim.sizing.knee import Knee, find_knee
+from epcsim.sizing.knee import KNEE_EPC_MULTIPLES, Knee, knee_steps
 from epcsim.sizing.options import SizingOption, _cheapest, size_option
 from epcsim.sizing.result import SensitivityCase, SizingResult, Successor, WhatIfResult
 from epcsim.sizing.slo import (
@@ -26,25 +26,39 @@ from epcsim.sizing.slo import (
     Slo,
     WhatIf,
 )
+from epcsim.sizing.steps import Steps, done, drive, gather
 
 
-def _decide(ev: CachedEvaluator, vms: Sequence[VmSize], slo: Slo, variant: Mapping[str, Any],
-            rel_tol: float, max_vms: int, prune: bool,
-            hints: Mapping[str, float] | None = None,
-            ) -> tuple[SizingOption | None, list[SizeCapacity], list[SizingOption]]:
-    """Cheapest feasible option over ``vms``. With ``prune``, sizes whose single-VM price is
-    already above the best option found are not searched (they cannot be cheaper).
-    ``hints``: VM size -> a capacity to start each search from (warm start)."""
+def _decide(vms: Sequence[VmSize], slo: Slo, variant: Mapping[str, Any], rel_tol: float,
+            max_vms: int, prune: bool, hints: Mapping[str, float] | None = None,
+            estimates: Mapping[str, tuple[Mapping[str, float], float]] | None = None,
+            analytic: bool = True,
+            ) -> Steps[tuple[SizingOption | None, list[SizeCapacity], list[SizingOption]]]:
+    """Cheapest feasible option over ``vms``. Without ``prune`` every size is searched, all at
+    once (one batch per round). With ``prune`` the sizes are searched one after another by
+    price, and a size whose single-VM price is already above the best option found is not
+    searched (it cannot be cheaper). ``hints``: VM size -> a capacity to start each search
+    from (warm start); ``estimates``: VM size -> (metrics, load) for the analytic guess."""
+    ordered = sorted(vms, key=lambda v: (v.linux_usd_per_hour, v.size))
+
+    def search(vm: VmSize) -> Steps[SizeCapacity]:
+        hint = (hints or {}).get(vm.size)
+        return capacity_steps(vm, slo, variant, rel_tol=rel_tol,
+                              start_ops_s=hint if hint and hint > 0 else None,
+                              estimate=(estimates or {}).get(vm.size), analytic=analytic)
+
     caps: list[SizeCapacity] = []
     options: list[SizingOption] = []
+    if not prune:
+        caps = list((yield from gather([search(vm) for vm in ordered])))
+        options = [size_option(cap, slo, max_vms) for cap in caps]
+        return _cheapest(options), caps, options
     best: SizingOption | None = None
-    for vm in sorted(vms, key=lambda v: (v.linux_usd_per_hour, v.size)):
-        if prune and best is not None and vm.linux_usd_per_hour * HOURS_PER_MONTH > (
+    for vm in ordered:
+        if best is not None and vm.linux_usd_per_hour * HOURS_PER_MONTH > (
                 best.usd_per_month * (1 + 1e-12)):
             continue
-        hint = (hints or {}).get(vm.size)
-        cap = capacity_search(ev, vm, slo, variant, rel_tol=rel_tol,
-                              start_ops_s=hint if hint and hint > 0 else None)
+        cap = yield from search(vm)
         opt = size_option(cap, slo, max_vms)
         caps.append(cap)
         options.append(opt)
@@ -56,9 +70,9 @@ def _decide(ev: CachedEvaluator, vms: Sequence[VmSize], slo: Slo, variant: Mappi
 
 
 
-def _successor(ev: CachedEvaluator, chosen: SizingOption, chosen_cap: SizeCapacity,
-               vm: VmSize, vms: Sequence[VmSize], slo: Slo, variant: Mapping[str, Any],
-               rel_tol: float, max_vms: int, as_of: _dt.date) -> Successor | None:
+def _successor(chosen: SizingOption, chosen_cap: SizeCapacity, vm: VmSize,
+               vms: Sequence[VmSize], slo: Slo, variant: Mapping[str, Any], rel_tol: float,
+               max_vms: int, as_of: _dt.date, analytic: bool) -> Steps[Successor | None]:
     series = successor_series(vm)
     if not series or not vm.retires_on:
         return None
@@ -67,7 +81,8 @@ def _successor(ev: CachedEvaluator, chosen: SizingOption, chosen_cap: SizeCapaci
     given = [v for v in vms if v.series in series]
     names = {v.size for v in given}
     pool = given + [v for v in load_catalog() if v.series in series and v.size not in names]
-    best, caps, _ = _decide(ev, pool, slo, variant, rel_tol, max_vms, prune=True)
+    best, caps, _ = yield from _decide(pool, slo, variant, rel_tol, max_vms, prune=True,
+                                       analytic=analytic)
     retired = vm.is_retired(as_of)
     verb = "retired" if retired else "retires"
     if best is None:
@@ -86,6 +101,46 @@ def _successor(ev: CachedEvaluator, chosen: SizingOption, chosen_cap: SizeCapaci
                      monthly_change, note)
 
 
+def _sensitivity_note(alt: SizingOption | None, chosen: SizingOption) -> tuple[bool, bool, str]:
+    same_size = alt is not None and alt.vm_size == chosen.vm_size
+    same = same_size and alt is not None and alt.vm_count == chosen.vm_count
+    if alt is None:
+        note = "no size meets the objectives"
+    elif same:
+        note = f"holds: {alt.vm_count} x {alt.vm_size}"
+    elif same_size:
+        note = (f"same size, {alt.vm_count} VM(s) instead of {chosen.vm_count} "
+                f"(${alt.usd_per_month:,.0f}/month)")
+    else:
+        note = (f"changes to {alt.vm_count} x {alt.vm_size} "
+                f"(${alt.usd_per_month:,.0f}/month)")
+    return same_size, same, note
+
+
+def _what_if_result(w: WhatIf, vm: VmSize, cap: SizeCapacity, wcap: SizeCapacity,
+                    alt: SizingOption | None, chosen: SizingOption) -> WhatIfResult:
+    change = (wcap.capacity_ops_s / cap.capacity_ops_s - 1.0
+              if cap.capacity_ops_s > 0 else None)
+    monthly = alt.usd_per_month - chosen.usd_per_month if alt else None
+    if wcap.meets_at_any_load:
+        note = (f"{vm.size} capacity {cap.capacity_ops_s:,.0f} -> "
+                f"{wcap.capacity_ops_s:,.0f} ops/s"
+                + (f" ({change:+.0%})" if change is not None else ""))
+    else:
+        note = f"{vm.size} {wcap.binding_reason}"
+    if alt is not None and monthly is not None:
+        note += (f"; cheapest option {alt.vm_count} x {alt.vm_size}, "
+                 f"{monthly:+,.0f} USD/month")
+    return WhatIfResult(w.name, w.description, dict(w.variant), vm.size,
+                        cap.capacity_ops_s, wcap.capacity_ops_s, change,
+                        alt.vm_size if alt else None, alt.vm_count if alt else 0,
+                        alt.usd_per_month if alt else None, monthly, note)
+
+
+#: Evaluations one capacity search is expected to take (for progress estimates only).
+_PER_SEARCH = {True: 5, False: 10}
+
+
 def recommend(
     evaluate: Evaluate | CachedEvaluator,
     vms: Sequence[VmSize],
@@ -98,13 +153,22 @@ def recommend(
     what_ifs: Sequence[WhatIf] | None = DEFAULT_WHAT_IFS,
     knee: bool = True,
     as_of: _dt.date | None = None,
+    estimates: Mapping[str, tuple[Mapping[str, float], float]] | None = None,
+    analytic: bool = True,
 ) -> SizingResult:
     """Size every VM in ``vms`` under ``slo`` and recommend the cheapest option that meets it.
 
     ``variant`` is the base variant (usually empty). Sensitivity repeats the decision with each
     group of :data:`SENSITIVITY_GROUPS` at the ``low`` and ``high`` ends of its plausible range;
     ``what_ifs`` are evaluated at the recommended size and re-decided. ``as_of`` (default
-    today) decides whether a size is retired. Raises :class:`EpcsimError` for an empty ``vms``.
+    today) decides whether a size is retired. ``estimates``: VM size -> (metrics, load) of a
+    run of that size (e.g. the study's own), for the analytic first guess of its capacity;
+    ``analytic=False`` searches as before the analytic bracket (to measure the difference).
+    Raises :class:`EpcsimError` for an empty ``vms``.
+
+    Two phases, each one lockstep search (:func:`epcsim.sizing.steps.gather`): the capacity of
+    every size, then everything that depends on the choice (knee, successor, sensitivity
+    cases, what-ifs) together. The result does not depend on how the evaluator runs a batch.
     """
     if not vms:
         raise EpcsimError("sizing: no VM sizes to evaluate")
@@ -116,7 +180,11 @@ def recommend(
     base = dict(variant or {})
     day = as_of or _dt.date.today()
     by_name = {vm.size: vm for vm in vms}
-    best, caps, options = _decide(ev, vms, slo, base, rel_tol, max_vms, prune=False)
+    per_search = _PER_SEARCH[analytic]
+    ev.expect(per_search * len(vms))
+    best, caps, options = drive(_decide(vms, slo, base, rel_tol, max_vms, prune=False,
+                                        estimates=estimates if not base else None,
+                                        analytic=analytic), ev)
     order = {vm.size: i for i, vm in enumerate(vms)}
     hints = {c.vm_size: c.capacity_ops_s for c in caps if c.capacity_ops_s > 0}
     caps.sort(key=lambda c: order[c.vm_size])
@@ -135,6 +203,8 @@ def recommend(
     succ: Successor | None = None
     bind: str | None = None
     cap_map = {c.vm_size: c for c in caps}
+    cases: list[SensitivityCase] = []
+    results: list[WhatIfResult] = []
     if chosen is not None:
         cap = cap_map[chosen.vm_size]
         vm = by_name[chosen.vm_size]
@@ -161,82 +231,64 @@ def recommend(
                     f"${opt.usd_per_month:,.0f}/month "
                     f"(+${opt.usd_per_month - chosen.usd_per_month:,.0f}); it is limited by "
                     f"{other.binding_resource}: {other.binding_reason}.")
-        if knee:
-            result_knee = find_knee(ev, vm, max(cap.capacity_ops_s, slo.target_load_ops_s),
-                                    base)
+
+        # Phase 2: everything that depends on the choice, searched together.
+        searches: list[Steps[Any]] = []
+        searches.append(knee_steps(vm, max(cap.capacity_ops_s, slo.target_load_ops_s), base)
+                        if knee else done(None))
+        searches.append(_successor(chosen, cap, vm, vms, slo, base, rel_tol, max_vms, day,
+                                   analytic))
+        case_keys: list[tuple[str, str, dict[str, float]]] = []
+        if sensitivity:
+            params = cost_parameters()
+            for group, names in SENSITIVITY_GROUPS.items():
+                for end in ("low", "high"):
+                    costs = {n: float(getattr(params[n], end)) for n in names if n in params}
+                    merged = {**base, "costs": {**base.get("costs", {}), **costs}}
+                    case_keys.append((group, end, costs))
+                    searches.append(_decide(vms, slo, merged, rel_tol, max_vms, prune=True,
+                                            hints=hints, analytic=analytic))
+        for w in what_ifs or ():
+            merged = {**base, **w.variant}
+            searches.append(gather([
+                capacity_steps(vm, slo, merged, rel_tol=rel_tol,
+                               start_ops_s=hints.get(vm.size), analytic=analytic),
+                _decide(vms, slo, merged, rel_tol, max_vms, prune=True, hints=hints,
+                        analytic=analytic)]))
+        ev.expect(per_search * (2 + len(case_keys) * 2 + len(what_ifs or ()) * 3)
+                  + (len(KNEE_EPC_MULTIPLES) + 3 if knee else 0))
+        answers = drive(gather(searches), ev)
+        result_knee, succ = answers[0], answers[1]
+        if result_knee is not None:
             reasons.append(f"EPC knee at {vm.size}: {result_knee.note}.")
-        succ = _successor(ev, chosen, cap, vm, vms, slo, base, rel_tol, max_vms, day)
         if succ is not None:
             reasons.append(succ.note + ".")
+        for (group, end, costs), (alt, _, _) in zip(case_keys, answers[2:2 + len(case_keys)],
+                                                    strict=True):
+            same_size, same, note = _sensitivity_note(alt, chosen)
+            cases.append(SensitivityCase(group, end, costs, alt.vm_size if alt else None,
+                                         alt.vm_count if alt else 0,
+                                         alt.usd_per_month if alt else None,
+                                         same_size, same, note))
+        if cases:
+            held = sum(c.same_size for c in cases)
+            reasons.append(f"Sensitivity: the recommendation holds in {held} of {len(cases)} "
+                           "cases with the least certain cost parameters at the ends of their "
+                           "ranges" + ("." if held == len(cases) else
+                                       "; see the sensitivity table for the cases where it "
+                                       "changes."))
+        for w, (wcap, (alt, _, _)) in zip(what_ifs or (), answers[2 + len(case_keys):],
+                                          strict=True):
+            results.append(_what_if_result(w, vm, cap, wcap, alt, chosen))
 
-    cases: list[SensitivityCase] = []
-    if sensitivity and chosen is not None:
-        params = cost_parameters()
-        for group, names in SENSITIVITY_GROUPS.items():
-            for end in ("low", "high"):
-                costs = {n: float(getattr(params[n], end)) for n in names if n in params}
-                merged = {**base, "costs": {**base.get("costs", {}), **costs}}
-                alt, _, _ = _decide(ev, vms, slo, merged, rel_tol, max_vms, prune=True,
-                                    hints=hints)
-                same_size = alt is not None and alt.vm_size == chosen.vm_size
-                same = same_size and alt is not None and alt.vm_count == chosen.vm_count
-                if alt is None:
-                    note = "no size meets the objectives"
-                elif same:
-                    note = f"holds: {alt.vm_count} x {alt.vm_size}"
-                elif same_size:
-                    note = (f"same size, {alt.vm_count} VM(s) instead of {chosen.vm_count} "
-                            f"(${alt.usd_per_month:,.0f}/month)")
-                else:
-                    note = (f"changes to {alt.vm_count} x {alt.vm_size} "
-                            f"(${alt.usd_per_month:,.0f}/month)")
-                cases.append(SensitivityCase(group, end, costs,
-                                             alt.vm_size if alt else None,
-                                             alt.vm_count if alt else 0,
-                                             alt.usd_per_month if alt else None,
-                                             same_size, same, note))
-        held = sum(c.same_size for c in cases)
-        reasons.append(f"Sensitivity: the recommendation holds in {held} of {len(cases)} cases "
-                       "with the least certain cost parameters at the ends of their ranges"
-                       + ("." if held == len(cases) else
-                          "; see the sensitivity table for the cases where it changes."))
-
-    results: list[WhatIfResult] = []
-    if what_ifs and chosen is not None:
-        cap = cap_map[chosen.vm_size]
-        vm = by_name[chosen.vm_size]
-        for w in what_ifs:
-            merged = {**base, **w.variant}
-            wcap = capacity_search(ev, vm, slo, merged, rel_tol=rel_tol,
-                                   start_ops_s=hints.get(vm.size))
-            alt, _, _ = _decide(ev, vms, slo, merged, rel_tol, max_vms, prune=True,
-                                hints=hints)
-            change = (wcap.capacity_ops_s / cap.capacity_ops_s - 1.0
-                      if cap.capacity_ops_s > 0 else None)
-            monthly = alt.usd_per_month - chosen.usd_per_month if alt else None
-            if wcap.meets_at_any_load:
-                note = (f"{vm.size} capacity {cap.capacity_ops_s:,.0f} -> "
-                        f"{wcap.capacity_ops_s:,.0f} ops/s"
-                        + (f" ({change:+.0%})" if change is not None else ""))
-            else:
-                note = f"{vm.size} {wcap.binding_reason}"
-            if alt is not None and monthly is not None:
-                note += (f"; cheapest option {alt.vm_count} x {alt.vm_size}, "
-                         f"{monthly:+,.0f} USD/month")
-            results.append(WhatIfResult(w.name, w.description, dict(w.variant), vm.size,
-                                        cap.capacity_ops_s, wcap.capacity_ops_s, change,
-                                        alt.vm_size if alt else None,
-                                        alt.vm_count if alt else 0,
-                                        alt.usd_per_month if alt else None, monthly, note))
-
-    probes = [
+    probes: list[dict[str, Any]] = [
         {"vm_size": p.vm_size, "load_ops_s": p.load_ops_s,
          "meets": _meets(p.metrics, p.load_ops_s, slo),
          **{k: v for k, v in p.metrics.items()
             if k.startswith("latency_") or k in ("throughput_ops_s", "vcpu_utilisation")}}
         for p in ev.probes if p.variant == base
     ]
+    probes.sort(key=lambda p: (order.get(str(p["vm_size"]), len(order)), str(p["vm_size"]),
+                               float(p["load_ops_s"])))
     return SizingResult(slo, day.isoformat(), rel_tol, caps, options, chosen, reasons, bind,
                         result_knee, succ, cases, results, probes, ev.calls, ev.hits, base)
-
-

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ from epcsim.reference.catalog import VmSize
 from epcsim.scenario import Scenario
 from epcsim.sizing import apply_variant, latency_key
 from epcsim.study.configure import model_config, working_set_bytes
+from epcsim.study.task import RunOutcome
 
 
 def mean_touches_per_op(scenario: Scenario) -> float:
@@ -79,7 +81,7 @@ class SimulatorEvaluator:
                 max(self.measured_ops / load_ops_s, self.min_measure_s))
 
     def __call__(self, vm: VmSize, load_ops_s: float, variant: dict[str, Any]) -> dict[str, float]:
-        scn = apply_variant(self.scenario, load_ops_s, variant)
+        scn = apply_variant(self.scenario, load_ops_s, variant, vm_size=vm.size)
         config = model_config(scn, vm)
         warmup_s, measure_s = self.window_s(load_ops_s)
         settings = dataclasses.replace(config.settings, warmup_s=warmup_s,
@@ -92,7 +94,9 @@ class SimulatorEvaluator:
             # cannot serve any load there.
             return self._infeasible(str(exc))
         self.runs += 1
-        metrics = {k: float(v) for k, v in result.metrics.items()}
+        # Wall-clock time is not a prediction (and differs run to run): leave it out, so an
+        # evaluation is a pure function of its inputs.
+        metrics = {k: float(v) for k, v in result.metrics.items() if k != "wall_time_s"}
         key = latency_key(self.latency_percentile)
         if key not in metrics:
             a = result.arrays
@@ -101,6 +105,7 @@ class SimulatorEvaluator:
             metrics[key] = (float(np.quantile(lat, self.latency_percentile / 100))
                             if lat.size else math.nan)
         metrics["working_set_mib"] = working_set_bytes(scn) / 2**20
+        metrics["enclave_mib"] = sum(e.size_bytes for e in scn.enclaves) / 2**20
         metrics["arrival_rate_ops_s"] = metrics["ops_arrived"] / measure_s
         return metrics
 
@@ -112,3 +117,42 @@ class SimulatorEvaluator:
                 "share_paging": nan, "share_queueing": nan, "epc_faults_per_s": 0.0,
                 "vcpu_utilisation": 1.0,
                 "working_set_mib": working_set_bytes(self.scenario) / 2**20}
+
+
+@dataclass(frozen=True)
+class EvaluationPayload:
+    """What a worker needs for one evaluation (picklable: it travels to worker processes)."""
+
+    scenario: Scenario
+    settings: dict[str, Any]
+    vm: VmSize
+    load_ops_s: float
+    variant: dict[str, Any]
+
+
+def evaluator_settings(evaluator: SimulatorEvaluator) -> dict[str, Any]:
+    """The evaluator's own parameters, as the keyword arguments of :func:`rebuild`."""
+    return {"latency_percentile": evaluator.latency_percentile,
+            "measured_ops": evaluator.measured_ops, "warmup_ops": evaluator.warmup_ops,
+            "min_measure_s": evaluator.min_measure_s}
+
+
+def rebuild(scenario: Scenario, settings: dict[str, Any]) -> SimulatorEvaluator:
+    """A :class:`SimulatorEvaluator` with exactly these run lengths."""
+    ev = SimulatorEvaluator(scenario, reference_load_ops_s=1.0,
+                            latency_percentile=settings["latency_percentile"])
+    ev.measured_ops = int(settings["measured_ops"])
+    ev.warmup_ops = int(settings["warmup_ops"])
+    ev.min_measure_s = float(settings["min_measure_s"])
+    return ev
+
+
+def evaluate_payload(payload: EvaluationPayload) -> RunOutcome:
+    """The run function of one evaluation on a study backend (``epcsim.study.task``): the
+    metrics, or a failed outcome of type ``EpcsimError`` when the point cannot run."""
+    ev = rebuild(payload.scenario, payload.settings)
+    try:
+        metrics = ev(payload.vm, payload.load_ops_s, payload.variant)
+    except EpcsimError as exc:
+        return RunOutcome(error=str(exc), error_type="EpcsimError")
+    return RunOutcome(metrics=metrics)

@@ -79,9 +79,35 @@ def variant_assignments(scenario: Any, load_ops_s: float | None, variant: Mappin
     return out
 
 
-def apply_variant(scenario: Any, load_ops_s: float | None, variant: Mapping[str, Any]) -> Any:
+def apply_variant(scenario: Any, load_ops_s: float | None, variant: Mapping[str, Any], *,
+                  vm_size: str | None = None) -> Any:
     """``scenario`` with :func:`variant_assignments` applied and validated again (its sweep is
-    emptied: the result is one point). Returns a new Scenario."""
-    from epcsim.scenario.plan import apply_point
+    emptied: the result is one point). Returns a new Scenario. ``vm_size``: the one size the
+    result will run on (the scenario's checks against its VM sizes then apply to that size
+    only, not to sizes it will not run on).
 
-    return apply_point(scenario, variant_assignments(scenario, load_ops_s, variant))
+    A variant the scenario language refuses (e.g. a working set whose enclaves no longer fit
+    the VM's memory) raises :class:`~epcsim.errors.ScenarioError` naming the variant, the
+    load and each problem's key path, never a validation library's exception."""
+    from pydantic import ValidationError
+
+    from epcsim.errors import Problem, ScenarioError
+    from epcsim.scenario.plan import apply_point
+    from epcsim.scenario.problems import issues_from_validation_error
+
+    assignments = variant_assignments(scenario, load_ops_s, variant)
+    if vm_size is not None and vm_size in list(getattr(scenario.vm, "sizes", ())):
+        assignments["vm.sizes"] = [vm_size]
+    try:
+        return apply_point(scenario, assignments)
+    except ValidationError as exc:
+        from epcsim.scenario import Scenario
+
+        where = (f"sizing variant {dict(variant)!r}"
+                 + (f" at {load_ops_s:,.6g} ops/s" if load_ops_s is not None else "")
+                 + (f" on {vm_size}" if vm_size else ""))
+        problems = [Problem(f"{where}: {issue.message}",
+                            key_path=".".join(str(p) for p in issue.path) or None,
+                            expected=issue.expected, found=issue.found)
+                    for issue in issues_from_validation_error(exc, scenario.source, Scenario)]
+        raise ScenarioError(problems or [Problem(f"{where}: {exc}")]) from None

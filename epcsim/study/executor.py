@@ -197,6 +197,11 @@ class LocalPoolBackend(Backend):
         self.workers = workers
         self.start_method = start_method
         self.pools_started = 0
+        #: Keep the pool between calls of map_unordered (until close): for callers that send
+        #: many small batches, such as the sizing search, which would otherwise start a pool
+        #: of fresh interpreters per batch.
+        self.persistent = False
+        self._pool: ProcessPoolExecutor | None = None
 
     def describe(self) -> str:
         return f"local process pool, {self.workers} worker{'s' if self.workers > 1 else ''}"
@@ -204,7 +209,7 @@ class LocalPoolBackend(Backend):
     def _new_pool(self, n_tasks: int) -> ProcessPoolExecutor:
         self.pools_started += 1
         return ProcessPoolExecutor(
-            max_workers=max(1, min(self.workers, n_tasks)),
+            max_workers=self.workers if self.persistent else max(1, min(self.workers, n_tasks)),
             mp_context=multiprocessing.get_context(self.start_method),
             initializer=_exit_when_parent_dies,
         )
@@ -215,7 +220,9 @@ class LocalPoolBackend(Backend):
         window = self.workers + 2
         next_index = 0
         pending: dict[Future[RunOutcome], int] = {}
-        pool = self._new_pool(len(tasks))
+        pool = self._pool if self._pool is not None else self._new_pool(len(tasks))
+        self._pool = None
+        alive = True
         try:
             while next_index < len(tasks) or pending:
                 broken = False
@@ -246,14 +253,24 @@ class LocalPoolBackend(Backend):
                         yield index, failed_outcome("WorkerDied", _WORKER_DIED)
                     pending.clear()
                     pool.shutdown(wait=True, cancel_futures=True)
+                    alive = False
                     if not done:  # broken before any run was handed over: do not spin
                         raise EpcsimError(
                             "cannot start local worker processes: the process pool breaks "
                             "before running anything")
                     if next_index < len(tasks):
                         pool = self._new_pool(len(tasks) - next_index)
+                        alive = True
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            if self.persistent and alive and not pending:
+                self._pool = pool  # reused by the next call; shut down by close()
+            else:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 def _worker_epcsim_version() -> str:

@@ -163,6 +163,10 @@ def _failure_groups(tasks: Sequence[RunTask],
     return [FailureGroup(error, tuple(keys), tracebacks[error]) for error, keys in groups.items()]
 
 
+#: With progress on and stderr not a terminal, at most one progress line per this many seconds.
+PROGRESS_LINE_S = 5.0
+
+
 def run_study(tasks: Iterable[RunTask], store_dir: str | os.PathLike[str], *,
               backend: str | Backend | None = None, workers: int | None = None,
               force: bool = False, fail_fast: bool = False, retry_failed: bool = True,
@@ -215,6 +219,9 @@ def run_study(tasks: Iterable[RunTask], store_dir: str | os.PathLike[str], *,
             bar = tqdm(total=len(tasks), initial=n_reused, desc=description, unit="run",
                        file=sys.stderr, disable=None if progress else True, dynamic_ncols=True)
             n_failed_now = 0
+            # Not a terminal (a log file, CI): no bar, a line every few seconds instead.
+            lines = progress and bar.disable
+            last_line = time.perf_counter()
             try:
                 outcomes = be.map_unordered(to_run)
                 try:
@@ -223,6 +230,11 @@ def run_study(tasks: Iterable[RunTask], store_dir: str | os.PathLike[str], *,
                         records[task.run_key] = store.save(task, outcome)
                         n_run += 1
                         bar.update(1)
+                        if lines and time.perf_counter() - last_line >= PROGRESS_LINE_S:
+                            last_line = time.perf_counter()
+                            print(f"{description}: {n_reused + n_run}/{len(tasks)} runs, "
+                                  f"{last_line - t0:.0f} s elapsed", file=sys.stderr,
+                                  flush=True)
                         if not outcome.ok:
                             n_failed_now += 1
                             bar.set_postfix(failed=n_failed_now, refresh=False)

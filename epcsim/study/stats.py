@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy import stats as sps
+from scipy import special
 
 from epcsim.study.task import RESERVED_COLUMNS
 
@@ -52,7 +52,9 @@ def t_quantile(n: int | np.ndarray, confidence: float = 0.95) -> np.ndarray:
     confidence = _check_confidence(confidence)
     n_arr = np.asarray(n, dtype=np.float64)
     dof = np.where(n_arr >= 2, n_arr - 1.0, np.nan)
-    return np.asarray(sps.t.ppf(0.5 + confidence / 2.0, dof))
+    # scipy.special's inverse Student t: the same numbers as scipy.stats.t.ppf, without
+    # importing scipy.stats (seconds of start-up for every command).
+    return np.asarray(special.stdtrit(dof, 0.5 + confidence / 2.0))
 
 
 def t_interval(values: ArrayLike, confidence: float = 0.95) -> tuple[float, float, float]:

@@ -248,6 +248,27 @@ class RunRecord:
         return self.status == "ok"
 
 
+#: Real paths of the lock files this process holds through :func:`study_lock` (nesting depth).
+_HELD_BY_CALLER: dict[str, int] = {}
+
+
+@contextlib.contextmanager
+def study_lock(root: str | os.PathLike[str]) -> Iterator[RunStore]:
+    """Hold the study lock of ``root`` for a whole block (the runs, then sizing and the
+    report), so that no other process writes to the folder in between. Stores opened on the
+    same folder inside the block, by this process, work under this lock."""
+    store = RunStore(root)
+    key = os.path.realpath(store.root / LOCK_FILE)
+    _HELD_BY_CALLER[key] = _HELD_BY_CALLER.get(key, 0) + 1
+    try:
+        yield store
+    finally:
+        _HELD_BY_CALLER[key] -= 1
+        if not _HELD_BY_CALLER[key]:
+            del _HELD_BY_CALLER[key]
+        store.close()
+
+
 class StudyLockedError(EpcsimError):
     """Another process is writing to the same study folder."""
 
@@ -284,6 +305,8 @@ class RunStore:
             import fcntl
         except ImportError:  # pragma: no cover - Windows: no advisory lock
             return
+        if os.path.realpath(self.root / LOCK_FILE) in _HELD_BY_CALLER:
+            return  # this process holds the lock for a whole block (see study_lock)
         path = self.root / LOCK_FILE
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0) \
             | getattr(os, "O_CLOEXEC", 0)

@@ -16,6 +16,7 @@ from epcsim.model import streams
 from epcsim.model.config import PAGE_BYTES, ModelConfig, OperationConfig
 from epcsim.model.records import Counters
 from epcsim.model.run_costs import RunCosts
+from epcsim.model.servicetime import MultiplierFeed, ServiceDist
 
 #: Arrivals and mix draws are generated in chunks of this many.
 ARRIVAL_CHUNK = 16_384
@@ -139,9 +140,16 @@ class _OpType:
         self.fault_s = costs.eleos_fault_s if eleos else costs.fault_path_s
         self.edmm_fault_s = costs.edmm_fault_s
         self.compute_mean_s = op.compute_cycles / config.vm.clock_hz + op.compute_s
-        self.exponential = op.compute_distribution == "exponential"
-        self.compute_rng = (streams.rng_for(seed, replication, streams.COMPUTE + index)
-                            if self.exponential else None)
+        cdist = op.compute_dist
+        if cdist is None and op.compute_distribution == "exponential":
+            cdist = ServiceDist(kind="exponential", cv=1.0)
+        self.compute_feed = (MultiplierFeed(cdist, streams.rng_for(
+            seed, replication, streams.COMPUTE + index))
+            if cdist is not None and not cdist.is_fixed else None)
+        hdist = op.host_time_dist
+        self.host_feed = (MultiplierFeed(hdist, streams.rng_for(
+            seed, replication, streams.HOST_TIME + index))
+            if hdist is not None and not hdist.is_fixed and op.ocalls else None)
         self.ecall_s = 0.0 if native else op.ecalls * costs.ecall_s
         # OCALL made inline (SDK, non-blocking): transition + host time.
         self.ocall_s = costs.syscall_s if native else costs.ocall_s
@@ -204,9 +212,16 @@ class _OpType:
         if parts:
             pages = parts[0] if len(parts) == 1 else np.concatenate(parts)
         compute_s = self.compute_mean_s
-        if self.compute_rng is not None and compute_s > 0:
-            compute_s = float(self.compute_rng.exponential(compute_s))
+        if self.compute_feed is not None and compute_s > 0:
+            compute_s = compute_s * self.compute_feed.next()
         return pages, touches, mem_s, compute_s
+
+    def draw_host(self) -> list[float] | None:
+        """Host times of the next operation's OCALLs (``None``: all ``host_s``)."""
+        if self.host_feed is None:
+            return None
+        h = self.host_s
+        return [h * m for m in self.host_feed.take(self.ocalls)]
 
 
 def _touched_bytes(config: ModelConfig) -> int:

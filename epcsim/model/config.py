@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from epcsim.errors import Problem, ScenarioError
+from epcsim.model.servicetime import ServiceDist
 from epcsim.reference.cost_parameters import cost_parameters
 
 if TYPE_CHECKING:
@@ -195,6 +196,9 @@ class OperationConfig:
             ``compute_cycles``.
         compute_distribution: ``"fixed"`` or ``"exponential"`` (mean = the values above).
         memory: the operation's memory accesses.
+        compute_dist: shape of the compute time (mean 1 multiplier of the values above);
+            ``None`` = ``compute_distribution``.
+        host_time_dist: shape of each OCALL's host time; ``None`` = fixed.
     """
 
     name: str
@@ -209,6 +213,8 @@ class OperationConfig:
     compute_s: float = 0.0
     compute_distribution: Distribution = "fixed"
     memory: tuple[MemoryAccessConfig, ...] = ()
+    compute_dist: ServiceDist | None = None
+    host_time_dist: ServiceDist | None = None
 
 
 @dataclass(frozen=True)
@@ -435,6 +441,10 @@ def validate(config: ModelConfig) -> None:
         if op.compute_distribution not in ("fixed", "exponential"):
             p.append(Problem("unknown distribution", key_path=f"{path}.compute_distribution",
                              expected="fixed or exponential", found=repr(op.compute_distribution)))
+        for key in ("compute_dist", "host_time_dist"):
+            d = getattr(op, key)
+            for msg in d.problems() if d is not None else ():
+                p.append(Problem(msg, key_path=f"{path}.{key}"))
         if op.call_mode not in ("sdk", "switchless", "hotcall"):
             p.append(Problem("unknown call mode", key_path=f"{path}.call_mode",
                              expected="sdk, switchless or hotcall", found=repr(op.call_mode)))

@@ -292,7 +292,7 @@ class _Model:
             self.rec.dropped[i] = True
             return
         self.in_system += 1
-        self.env.process(self._op(i, ot, pages, touches, mem_s, compute_s))
+        self.env.process(self._op(i, ot, pages, touches, mem_s, compute_s, ot.draw_host()))
 
     def _client(self, k: int, client: int, start: float,
                 end: float) -> Generator[simpy.Event, Any, None]:
@@ -328,7 +328,7 @@ class _Model:
             pages, touches, mem_s, compute_s = ot.draw()
             i = self.rec.add(env.now, kind, k)
             self.in_system += 1
-            yield from self._op(i, ot, pages, touches, mem_s, compute_s)
+            yield from self._op(i, ot, pages, touches, mem_s, compute_s, ot.draw_host())
 
     # -- one operation ----------------------------------------------------------------------
     def _edmm_augments(self, e: int, ot: _OpType, pages: np.ndarray) -> int:
@@ -395,7 +395,8 @@ class _Model:
         self._last_wait_s = env.now - t0
 
     def _op(self, i: int, ot: _OpType, pages: np.ndarray | None, touches: int, mem_s: float,
-            compute_s: float) -> Generator[simpy.Event, Any, None]:
+            compute_s: float, host: list[float] | None = None
+            ) -> Generator[simpy.Event, Any, None]:
         env = self.env
         rec = self.rec
         ctr = self.ctr
@@ -457,7 +458,7 @@ class _Model:
                 blocking = ot.ocalls
         ocall_trans = c.syscall_s if self.native else c.ocall_s
         trans_s += sdk_inline * ocall_trans + blocking * ocall_trans
-        host_s += sdk_inline * ot.host_s
+        host_s += sdk_inline * ot.host_s if host is None else sum(host[:sdk_inline])
         seg = trans_s + compute_s + mem_s + fault_time + host_s - done_s
         self.running[e] += 1
         ep0 = self.epoch[e]
@@ -473,17 +474,19 @@ class _Model:
         if switchless:
             self.workers_busy[e] += 1
             t_call = switchless * ot.call_s
-            yield env.timeout(t_call + switchless * ot.host_s)
+            h_sl = switchless * ot.host_s if host is None else sum(host[:switchless])
+            yield env.timeout(t_call + h_sl)
             self.workers_busy[e] -= 1
             trans_s += t_call
-            host_s += switchless * ot.host_s
+            host_s += h_sl
             ctr.switchless_calls += switchless
-        for _ in range(blocking):
+        for k in range(blocking):
             self._busy(-1)
             self.vcpu.release(vreq)
-            if ot.host_s > 0:
-                yield env.timeout(ot.host_s)
-            host_s += ot.host_s
+            h_k = ot.host_s if host is None else host[k]
+            if h_k > 0:
+                yield env.timeout(h_k)
+            host_s += h_k
             t0 = env.now
             vreq = self.vcpu.request(priority=1)
             yield vreq

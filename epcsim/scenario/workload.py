@@ -34,6 +34,11 @@ from epcsim.scenario.fields import (
     _fail,
     _Spec,
 )
+from epcsim.scenario.distributions import (
+    DistShape,
+    parse_time_quantity,
+    split_distribution,
+)
 from epcsim.units import UnitError
 
 
@@ -322,8 +327,52 @@ def _work(v: object) -> object:
     return {"cycles": v}
 
 
+def _compute_quantity(v: object) -> tuple[str, float]:
+    """("cycles", n) or ("time", seconds) of a compute quantity."""
+    w = _work(v)
+    assert isinstance(w, dict)
+    if "time_s" in w:
+        return "time", float(w["time_s"])
+    try:
+        return "cycles", units.parse_cycles(w["cycles"])
+    except UnitError as exc:
+        raise _fail("quantity", exc.reason, expected=exc.expected, found=exc.found) from None
+
+
 class Operation(_Spec):
     """One operation type of the workload mix (e.g. GET, SET, a query)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _distributions(cls, data: Any, info: ValidationInfo) -> Any:
+        """`compute: {dist: ...}` and `ocall_host_time: {dist: ...}` -> mean + shape."""
+        if not isinstance(data, dict):
+            return data
+        base = (info.context or {}).get("base_dir") if info.context else None
+        out = dict(data)
+        for key, parse in (("compute", _compute_quantity),
+                           ("ocall_host_time", parse_time_quantity)):
+            v = data.get(key)
+            if isinstance(v, dict) and "dist" in v:
+                if f"{key}_dist" in data:
+                    raise _fail("distribution", f"give the distribution once: `{key}: "
+                                "{dist: ...}` or `" + key + "_dist`", expected="one of them",
+                                found="both")
+                try:
+                    (kind, mean), shape = split_distribution(v, parse, base,
+                                                             f"workload.operations.{key}")
+                except PydanticCustomError as exc:
+                    raise PydanticCustomError(exc.type, f"{key}: {exc.message_template}",
+                                              exc.context) from None
+                if key == "ocall_host_time":
+                    if kind != "time":
+                        raise _fail("distribution", "host time is a time", expected="a time "
+                                    "such as `5 us`", found=f"{mean:g} cycles")
+                    out[key] = mean
+                else:
+                    out[key] = {"cycles": mean} if kind == "cycles" else {"time_s": mean}
+                out[f"{key}_dist"] = shape
+        return out
 
     name: ItemName = Field(description="Operation name, unique in the scenario.")
     weight: Weight = Field(1.0, description="Relative share of the mix (> 0; need not sum "
@@ -353,6 +402,15 @@ class Operation(_Spec):
                              "variable service).")
     memory: tuple[MemoryAccess, ...] = Field((), max_length=64,
                                              description="Memory accesses, per region.")
+    compute_dist: DistShape | None = Field(
+        None, description="Shape of the compute time, set from `compute: {dist: "
+                          "fixed|exponential|lognormal|gamma|uniform, mean, cv}` (`low`/`high` "
+                          "for uniform) or `{dist: empirical, file, unit}`; drawn per "
+                          "operation with mean `compute`. An assumption unless you measured "
+                          "it: docs/model.md, service-time distributions.")
+    ocall_host_time_dist: DistShape | None = Field(
+        None, description="Shape of the host time of each OCALL, set from `ocall_host_time: "
+                          "{dist: ...}` (same forms as `compute`); drawn per OCALL.")
 
 
 class Phase(_Spec):

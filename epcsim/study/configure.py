@@ -32,6 +32,7 @@ from epcsim.model import (
     SimulationSettings,
     VmConfig,
 )
+from epcsim.model.servicetime import ServiceDist, normalised_samples
 from epcsim.reference.catalog import VmSize
 from epcsim.scenario import Scenario
 from epcsim.units import PAGE_BYTES
@@ -93,6 +94,20 @@ def _pages_spec(pages: Any) -> int | dict[str, Any]:
     return {k: v for k, v in pages.model_dump().items() if v is not None}
 
 
+def service_dist(shape: Any, where: str) -> ServiceDist | None:
+    """The model's :class:`ServiceDist` of a scenario ``DistShape`` (``None`` stays ``None``);
+    an empirical file is read again (bounded) and normalised to mean 1."""
+    if shape is None:
+        return None
+    if shape.dist == "empirical":
+        from epcsim.scenario.distributions import read_samples
+
+        _mean, samples = normalised_samples(read_samples(shape.file, where))
+        return ServiceDist(kind="empirical", samples=samples)
+    return ServiceDist(kind=shape.dist, cv=float(shape.cv), low=float(shape.low_ratio),
+                       high=float(shape.high_ratio))
+
+
 def model_config(scenario: Scenario, vm: VmSize) -> ModelConfig:
     """The timing model's input for ``scenario`` (sweep applied) on ``vm``."""
     sim = scenario.simulation
@@ -127,6 +142,10 @@ def model_config(scenario: Scenario, vm: VmSize) -> ModelConfig:
             compute_cycles=float(op.compute.cycles),
             compute_s=float(op.compute.time_s),
             compute_distribution=op.compute_distribution,
+            compute_dist=service_dist(op.compute_dist,
+                                      f"workload.operations.{op.name}.compute"),
+            host_time_dist=service_dist(op.ocall_host_time_dist,
+                                        f"workload.operations.{op.name}.ocall_host_time"),
             memory=tuple(
                 MemoryAccessConfig(
                     region=m.region,

@@ -220,11 +220,16 @@ def test_switchless_workers_occupy_vcpus_and_cut_transitions() -> None:
     sl = simulate(cfg, 0, 1).metrics
     sdk_cfg = dataclasses.replace(cfg, operations=(dataclasses.replace(op, call_mode="sdk"),))
     sdk = simulate(sdk_cfg, 0, 1).metrics
-    assert sl["vcpu_utilisation"] >= 0.5  # the polling worker holds one of two vCPUs
+    # the polling worker holds a vCPU while it polls (it sleeps when idle long enough)
+    assert sl["vcpu_utilisation"] > sdk["vcpu_utilisation"]
     assert sl["share_transitions"] < sdk["share_transitions"]
     hot_cfg = dataclasses.replace(cfg, operations=(dataclasses.replace(op, call_mode="hotcall"),))
     hot = simulate(hot_cfg, 0, 1).metrics
-    assert hot["latency_mean_s"] < sl["latency_mean_s"] < sdk["latency_mean_s"]
+    assert hot["vcpu_utilisation"] >= 0.5  # a HotCalls responder never sleeps
+    assert sl["latency_mean_s"] < sdk["latency_mean_s"]
+    # the responder's vCPU is gone for good (the switchless worker sleeps between bursts and
+    # gives its vCPU back), so a hotcall is cheaper per call but not always faster here
+    assert hot["share_transitions"] < sdk["share_transitions"]
     with pytest.raises(ScenarioError, match="switchless"):
         simulate(dataclasses.replace(cfg, enclaves=(dataclasses.replace(enc,
                                                                         switchless_workers=2),)))

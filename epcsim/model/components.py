@@ -136,6 +136,7 @@ class _OpType:
         self.host_s = op.ocall_host_time_s
         self.blocking = op.ocall_blocking
         self.mode = op.call_mode
+        self.ecall_mode = op.ecall_mode
         self.edmm = edmm
         self.fault_s = costs.eleos_fault_s if eleos else costs.fault_path_s
         self.edmm_fault_s = costs.edmm_fault_s
@@ -151,6 +152,10 @@ class _OpType:
             seed, replication, streams.HOST_TIME + index))
             if hdist is not None and not hdist.is_fixed and op.ocalls else None)
         self.ecall_s = 0.0 if native else op.ecalls * costs.ecall_s
+        # ECALLs made through a trusted worker (switchless or hotcall)
+        self.sl_ecall_s = 0.0 if native else op.ecalls * (
+            costs.hotcall_s if op.ecall_mode == "hotcall"
+            else costs.raw["switchless_ecall_latency_s"])
         # OCALL made inline (SDK, non-blocking): transition + host time.
         self.ocall_s = costs.syscall_s if native else costs.ocall_s
         self.call_s = {"sdk": costs.ocall_s, "switchless": costs.switchless_ocall_s,

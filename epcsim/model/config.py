@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 PAGE_BYTES = 4096
 
 CallMode = Literal["sdk", "switchless", "hotcall"]
+Runtime = Literal["intel-sdk", "open-enclave", "gramine", "occlum"]
+RUNTIMES = ("intel-sdk", "open-enclave", "gramine", "occlum")
 PagingKind = Literal["sgx", "eleos"]
 ArrivalKind = Literal["poisson", "closed", "trace"]
 Distribution = Literal["fixed", "exponential"]
@@ -118,7 +120,11 @@ class EnclaveConfig:
             ``"eleos"`` (Eleos-style exitless user-level paging: ``eleos_fault_cycles`` per
             miss, no AEX, no kernel path, no EWB/ETRACK/IPI charged to ksgxd for its pages).
         switchless_workers: untrusted worker threads serving switchless/hotcall OCALLs; each
-            occupies one vCPU for the whole run (busy polling). 0 = none.
+            holds a vCPU while it polls and sleeps when idle as its runtime does
+            (:mod:`epcsim.model.transitions`). 0 = none.
+        trusted_workers: trusted worker threads serving switchless/hotcall ECALLs (each holds
+            a vCPU and a TCS while it polls). 0 = none.
+        runtime: the SGX runtime, which sets the switchless rules (fallback, sleep, wake).
     """
 
     name: str
@@ -128,6 +134,8 @@ class EnclaveConfig:
     edmm: bool = False
     paging: PagingKind = "sgx"
     switchless_workers: int = 0
+    trusted_workers: int = 0
+    runtime: Runtime = "intel-sdk"
 
     @property
     def region_pages(self) -> int:
@@ -191,6 +199,7 @@ class OperationConfig:
         ocall_blocking: the host side blocks on I/O: an SDK OCALL releases its vCPU for the
             host time and queues for a vCPU again afterwards.
         call_mode: ``"sdk"``, ``"switchless"`` or ``"hotcall"`` (how OCALLs are made).
+        ecall_mode: the same for ECALLs (switchless/hotcall need ``trusted_workers``).
         compute_cycles: compute inside the enclave, in core cycles (scales with the clock).
         compute_s: compute given as time (does not scale with the clock); added to
             ``compute_cycles``.
@@ -209,6 +218,7 @@ class OperationConfig:
     ocall_host_time_s: float = 0.0
     ocall_blocking: bool = False
     call_mode: CallMode = "sdk"
+    ecall_mode: CallMode = "sdk"
     compute_cycles: float = 0.0
     compute_s: float = 0.0
     compute_distribution: Distribution = "fixed"
@@ -399,10 +409,17 @@ def validate(config: ModelConfig) -> None:
         if e.size_pages is not None and e.size_pages < e.region_pages:
             p.append(Problem("enclave size is smaller than its regions", key_path=f"{path}.size",
                              expected=f">= {e.region_pages} pages", found=f"{e.size_pages} pages"))
+        if e.runtime not in RUNTIMES:
+            p.append(Problem("unknown runtime", key_path=f"{path}.runtime",
+                             expected=", ".join(RUNTIMES), found=repr(e.runtime)))
+        if e.trusted_workers < 0 or e.trusted_workers >= max(1, e.threads):
+            p.append(Problem("trusted workers need a TCS each and leave one for callers",
+                             key_path=f"{path}.trusted_workers",
+                             expected=f"0..{e.threads - 1}", found=str(e.trusted_workers)))
         if e.switchless_workers < 0:
             p.append(Problem("switchless_workers must be >= 0",
                              key_path=f"{path}.switchless_workers"))
-    workers = sum(e.switchless_workers for e in config.enclaves)
+    workers = sum(e.switchless_workers + e.trusted_workers for e in config.enclaves)
     if config.enclaves and workers >= vm.vcpus:
         p.append(Problem("switchless workers leave no vCPU for enclave threads",
                          key_path="enclaves",
@@ -452,6 +469,13 @@ def validate(config: ModelConfig) -> None:
         if op.call_mode != "sdk" and op.ocalls > 0 and enc.switchless_workers == 0:
             p.append(Problem(f"{op.call_mode} OCALLs need worker threads",
                              key_path=f"enclaves.{enc.name}.switchless_workers",
+                             expected=">= 1", found="0"))
+        if op.ecall_mode not in ("sdk", "switchless", "hotcall"):
+            p.append(Problem("unknown call mode", key_path=f"{path}.ecall_mode",
+                             expected="sdk, switchless or hotcall", found=repr(op.ecall_mode)))
+        elif op.ecall_mode != "sdk" and op.ecalls > 0 and enc.trusted_workers == 0:
+            p.append(Problem(f"{op.ecall_mode} ECALLs need trusted worker threads",
+                             key_path=f"enclaves.{enc.name}.trusted_workers",
                              expected=">= 1", found="0"))
         if len(op.memory) > 256:
             p.append(Problem("too many memory accesses", key_path=f"{path}.memory",

@@ -19,6 +19,7 @@ stream_id                       what it draws
 ``TIMER``                       Poisson timer-interrupt counts (``timer_interrupt_mode:
                                 poisson``)
 ``EPC``                         the EPC engine's seed (its ``random`` policy)
+``WAKE + 2*enclave + side``     switchless worker wake-up latencies (side 0 OCALL, 1 ECALL)
 ==============================  =========================================================
 
 Draws happen in arrival order (open loop: VM-independent) except the timer stream, which is
@@ -35,6 +36,7 @@ ARRIVALS = 1_000
 MIX = 2_000
 TIMER = 3_000
 EPC = 4_000
+WAKE = 5_000
 THINK = 1 << 24
 CLIENT_MIX = 2 << 24
 COMPUTE = 3 << 24

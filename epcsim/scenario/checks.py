@@ -177,6 +177,20 @@ def cross_check(scn: Scenario, raw: Any, context: dict[str, Any]) -> Scenario:
                             f"at most {MAX_THREADS_PER_VCPU} threads per vCPU",
                             f"{total_threads} threads"))
 
+    for i, enc in enumerate(scn.enclaves):
+        if enc.trusted_workers and enc.trusted_workers >= enc.threads:
+            issues.append(Issue(("enclaves", i, "trusted_workers"), "trusted workers take a "
+                                "TCS each and must leave one for callers",
+                                f"fewer than threads ({enc.threads})", enc.trusted_workers))
+    workers = sum(e.switchless_workers + e.trusted_workers for e in scn.enclaves)
+    starved = [vm for vm in vms if workers and workers >= vm.vcpus]
+    if starved and len(starved) == len(vms):  # some sizes only: a note (plan._notes)
+        vm = starved[0]
+        issues.append(Issue(("enclaves",), f"switchless workers leave no vCPU for enclave "
+                            f"threads on {vm.size} ({vm.vcpus} vCPUs)",
+                            f"fewer than {vm.vcpus} switchless_workers + trusted_workers",
+                            f"{workers} workers"))
+
     # Operations.
     ops = scn.workload.operations
     issues.extend(_unique([o.name for o in ops], ("workload", "operations"), "operation"))
@@ -201,6 +215,14 @@ def cross_check(scn: Scenario, raw: Any, context: dict[str, Any]) -> Scenario:
             issues.append(Issue((*path, "call_mode"), "switchless OCALLs need switchless "
                                 "workers", f"enclaves.{enc.name}.switchless_workers > 0",
                                 "0 workers"))
+        if op.ecall_mode != "sdk" and op.ecalls > 0 and enc.trusted_workers == 0:
+            issues.append(Issue((*path, "ecall_mode"), f"{op.ecall_mode} ECALLs need trusted "
+                                "workers", f"enclaves.{enc.name}.trusted_workers > 0",
+                                "0 workers"))
+        if op.compute_dist is not None and op.compute_distribution != "fixed":
+            issues.append(Issue((*path, "compute_distribution"), "two compute distributions",
+                                "either `compute: {dist: ...}` or `compute_distribution`",
+                                "both"))
         regions = {r.name: r for r in enc.regions}
         for j, acc in enumerate(op.memory):
             apath = (*path, "memory", j)

@@ -156,7 +156,22 @@ class Enclave(_Spec):
                         "one region `heap` spanning the whole enclave.")
     switchless_workers: int = Field(0, ge=0, le=MAX_SWITCHLESS_WORKERS,
                                     description="Untrusted worker threads serving switchless "
-                                                "OCALLs (0: switchless calls are off).")
+                                                "OCALLs (0: switchless calls are off). Each "
+                                                "holds a vCPU while it polls and sleeps when "
+                                                "idle, as `runtime` does.")
+    trusted_workers: int = Field(0, ge=0, le=MAX_SWITCHLESS_WORKERS,
+                                 description="Trusted worker threads (inside the enclave, one "
+                                             "TCS each) serving switchless/hotcall ECALLs "
+                                             "(`ecall_mode`); they poll holding a vCPU and a "
+                                             "TCS and sleep when idle. Must be fewer than "
+                                             "`threads`.")
+    runtime: Literal["intel-sdk", "open-enclave", "gramine", "occlum"] = Field(
+        "intel-sdk", description="SGX runtime, which sets how switchless calls spin, fall "
+                                 "back, sleep and wake: `intel-sdk` (spin 20000 PAUSEs, then "
+                                 "an ordinary call), `open-enclave` (no spin: ordinary call "
+                                 "when every worker is busy), `gramine` (exitless RPC queue "
+                                 "for OCALLs; no switchless ECALLs), `occlum` (no switchless "
+                                 "calls: switchless modes take the ordinary path).")
 
     @model_validator(mode="before")
     @classmethod

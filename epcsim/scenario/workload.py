@@ -391,6 +391,11 @@ class Operation(_Spec):
         "sdk", description="How OCALLs are made: `sdk` (EEXIT/EENTER), `switchless` (needs "
                            "the enclave's `switchless_workers`), `hotcall` (shared-memory "
                            "polling).")
+    ecall_mode: Literal["sdk", "switchless", "hotcall"] = Field(
+        "sdk", description="How ECALLs are made: `sdk` (EENTER/EEXIT), `switchless` or "
+                           "`hotcall` (a trusted worker, `enclaves.*.trusted_workers`, runs "
+                           "the operation while the caller spins on its vCPU; fallback to an "
+                           "ordinary ECALL as the enclave's `runtime` does).")
     compute: Annotated[Work, BeforeValidator(_work)] = Field(
         default_factory=lambda: Work.model_validate({}),
         description="Compute inside the enclave per operation: cycles (`50000 cycles` or a "

@@ -126,6 +126,8 @@ def model_config(scenario: Scenario, vm: VmSize) -> ModelConfig:
             edmm=e.edmm,
             paging=e.paging,
             switchless_workers=e.switchless_workers,
+            trusted_workers=e.trusted_workers,
+            runtime=e.runtime,
         )
         for e in scenario.enclaves)
     only_enclave = scenario.enclaves[0].name if len(scenario.enclaves) == 1 else None
@@ -139,6 +141,7 @@ def model_config(scenario: Scenario, vm: VmSize) -> ModelConfig:
             ocall_host_time_s=float(op.ocall_host_time_s),
             ocall_blocking=op.ocall_blocking,
             call_mode=op.call_mode,
+            ecall_mode=op.ecall_mode,
             compute_cycles=float(op.compute.cycles),
             compute_s=float(op.compute.time_s),
             compute_distribution=op.compute_distribution,

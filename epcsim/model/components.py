@@ -16,6 +16,7 @@ from epcsim.model import streams
 from epcsim.model.config import PAGE_BYTES, ModelConfig, OperationConfig
 from epcsim.model.records import Counters
 from epcsim.model.run_costs import RunCosts
+from epcsim.model.runtimes import enclave_profile
 from epcsim.model.servicetime import MultiplierFeed, ServiceDist
 
 #: Arrivals and mix draws are generated in chunks of this many.
@@ -140,7 +141,15 @@ class _OpType:
         self.edmm = edmm
         self.fault_s = costs.eleos_fault_s if eleos else costs.fault_path_s
         self.edmm_fault_s = costs.edmm_fault_s
-        self.compute_mean_s = op.compute_cycles / config.vm.clock_hz + op.compute_s
+        enc = config.enclaves[enclave]
+        hz = config.vm.clock_hz
+        prof = enclave_profile(enc.runtime, enc.lvi_hardening, costs.raw, config.costs,
+                               config.vm.sgx_generation)
+        self.compute_mean_s = op.compute_cycles / hz + op.compute_s
+        if prof.compute_factor != 1.0 and not native:
+            self.compute_mean_s *= prof.compute_factor
+        # library-OS work per emulated system call (each OCALL); not in the native baseline
+        self.libos_s = 0.0 if native else op.ocalls * prof.libos_syscall_cycles / hz
         cdist = op.compute_dist
         if cdist is None and op.compute_distribution == "exponential":
             cdist = ServiceDist(kind="exponential", cv=1.0)
@@ -151,16 +160,15 @@ class _OpType:
         self.host_feed = (MultiplierFeed(hdist, streams.rng_for(
             seed, replication, streams.HOST_TIME + index))
             if hdist is not None and not hdist.is_fixed and op.ocalls else None)
-        self.ecall_s = 0.0 if native else op.ecalls * costs.ecall_s
+        self.ecall_s = 0.0 if native else op.ecalls * (prof.ecall_cycles / hz)
         # ECALLs made through a trusted worker (switchless or hotcall)
         self.sl_ecall_s = 0.0 if native else op.ecalls * (
             costs.hotcall_s if op.ecall_mode == "hotcall"
             else costs.raw["switchless_ecall_latency_s"])
         # OCALL made inline (SDK, non-blocking): transition + host time.
-        self.ocall_s = costs.syscall_s if native else costs.ocall_s
-        self.call_s = {"sdk": costs.ocall_s, "switchless": costs.switchless_ocall_s,
+        self.ocall_s = costs.syscall_s if native else prof.ocall_cycles / hz
+        self.call_s = {"sdk": self.ocall_s, "switchless": costs.switchless_ocall_s,
                        "hotcall": costs.hotcall_s}[op.call_mode]
-        enc = config.enclaves[enclave]
         footprint = _touched_bytes(config)
         self.feeds: list[_AccessFeed] = []
         self.mem_s_per_touch: list[float] = []
@@ -219,6 +227,8 @@ class _OpType:
         compute_s = self.compute_mean_s
         if self.compute_feed is not None and compute_s > 0:
             compute_s = compute_s * self.compute_feed.next()
+        if self.libos_s:
+            compute_s += self.libos_s
         return pages, touches, mem_s, compute_s
 
     def draw_host(self) -> list[float] | None:

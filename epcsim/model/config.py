@@ -124,7 +124,9 @@ class EnclaveConfig:
             (:mod:`epcsim.model.transitions`). 0 = none.
         trusted_workers: trusted worker threads serving switchless/hotcall ECALLs (each holds
             a vCPU and a TCS while it polls). 0 = none.
-        runtime: the SGX runtime, which sets the switchless rules (fallback, sleep, wake).
+        runtime: the SGX runtime: switchless rules (fallback, sleep, wake), call costs,
+            library-OS work and footprint (:mod:`epcsim.model.runtimes`).
+        lvi_hardening: ``"none"``, ``"control-flow"`` or ``"full"`` LVI mitigation (SGX1 only).
     """
 
     name: str
@@ -136,6 +138,7 @@ class EnclaveConfig:
     switchless_workers: int = 0
     trusted_workers: int = 0
     runtime: Runtime = "intel-sdk"
+    lvi_hardening: Literal["none", "control-flow", "full"] = "none"
 
     @property
     def region_pages(self) -> int:
@@ -412,6 +415,9 @@ def validate(config: ModelConfig) -> None:
         if e.runtime not in RUNTIMES:
             p.append(Problem("unknown runtime", key_path=f"{path}.runtime",
                              expected=", ".join(RUNTIMES), found=repr(e.runtime)))
+        if e.lvi_hardening not in ("none", "control-flow", "full"):
+            p.append(Problem("unknown LVI hardening", key_path=f"{path}.lvi_hardening",
+                             expected="none, control-flow or full", found=repr(e.lvi_hardening)))
         if e.trusted_workers < 0 or e.trusted_workers >= max(1, e.threads):
             p.append(Problem("trusted workers need a TCS each and leave one for callers",
                              key_path=f"{path}.trusted_workers",

@@ -47,7 +47,7 @@ import numpy as np
 import simpy
 
 from epcsim.errors import EpcsimError
-from epcsim.model import streams, transitions
+from epcsim.model import runtimes, streams, transitions
 from epcsim.model.components import (
     ARRIVAL_CHUNK,
     EngineFactory,
@@ -127,7 +127,12 @@ class _Model:
                 high_watermark_pages=costs.high_watermark_pages,
             )
             build = build_enclaves(self.engine, config, costs, self.edmm)
-            self.startup_s = build.startup_s
+            self.startup_s = [s + runtimes.enclave_profile(
+                e.runtime, e.lvi_hardening, costs.raw, config.costs,
+                config.vm.sgx_generation).startup_s for s, e in zip(build.startup_s,
+                                                                    config.enclaves, strict=True)]
+            self.notes += runtimes.notes([(e.name, e.lvi_hardening) for e in config.enclaves],
+                                         config.vm.sgx_generation, config.vm.name)
             self.ctr.build_evictions = build.evictions
             self.added = [np.zeros(e.committed_pages, dtype=bool) if self.edmm[i] else None
                           for i, e in enumerate(config.enclaves)]
@@ -435,7 +440,7 @@ class _Model:
         opool = None if self.native or ot.mode == "sdk" else self.opools[e]
         sdk_inline = ot.ocalls if not ot.blocking and opool is None else 0
         blocking = ot.ocalls if ot.blocking and opool is None else 0
-        ocall_trans = c.syscall_s if self.native else c.ocall_s
+        ocall_trans = ot.ocall_s
         trans_s += sdk_inline * ocall_trans + blocking * ocall_trans
         host_s += sdk_inline * ot.host_s if host is None else sum(host[:sdk_inline])
         seg = trans_s + compute_s + mem_s + fault_time + host_s - done_s

@@ -59,7 +59,20 @@ _COST_PARSERS = {
     "1/s": lambda v: units.parse_rate(v),
     "pages": lambda v: units.parse_pages(v),
     "count": lambda v: units.parse_count(v),
+    "factor": lambda v: _parse_factor(v),
 }
+
+
+def _parse_factor(v: object) -> float:
+    """A plain multiplier >= 0 (``1.27``, ``'x1.27'``)."""
+    text = v.strip().lstrip("x") if isinstance(v, str) else v
+    try:
+        x = float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise units.UnitError("factor", repr(v), "not a number") from None
+    if not x >= 0:
+        raise units.UnitError("factor", repr(v), "a factor must be >= 0")
+    return x
 
 
 def resolve_costs(overrides: object) -> dict[str, float]:
@@ -178,6 +191,9 @@ def cross_check(scn: Scenario, raw: Any, context: dict[str, Any]) -> Scenario:
                             f"{total_threads} threads"))
 
     for i, enc in enumerate(scn.enclaves):
+        if enc.runtime in ("gramine", "occlum") and any(r.name == "libos" for r in enc.regions):
+            issues.append(Issue(("enclaves", i, "regions"), f"{enc.runtime} adds its own "
+                                "region `libos`", "another region name", "libos"))
         if enc.trusted_workers and enc.trusted_workers >= enc.threads:
             issues.append(Issue(("enclaves", i, "trusted_workers"), "trusted workers take a "
                                 "TCS each and must leave one for callers",

@@ -171,7 +171,16 @@ class Enclave(_Spec):
                                  "an ordinary call), `open-enclave` (no spin: ordinary call "
                                  "when every worker is busy), `gramine` (exitless RPC queue "
                                  "for OCALLs; no switchless ECALLs), `occlum` (no switchless "
-                                 "calls: switchless modes take the ordinary path).")
+                                 "calls: switchless modes take the ordinary path). Also "
+                                 "sets call costs (Open Enclave's call layer), the library "
+                                 "OS's work per system call and its own EPC pages "
+                                 "(gramine, occlum): docs/model.md, runtime profiles.")
+    lvi_hardening: Literal["none", "control-flow", "full"] = Field(
+        "none", description="LVI (CVE-2020-0551) mitigation the enclave was built with: "
+                            "multiplies in-enclave compute (x1.27 control-flow, x2.86 full by "
+                            "default) and call costs on SGX1 sizes; not charged on Ice Lake "
+                            "(SGX2), which is not affected. No runtime ships hardened by "
+                            "default.")
 
     @model_validator(mode="before")
     @classmethod

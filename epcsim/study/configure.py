@@ -32,7 +32,9 @@ from epcsim.model import (
     SimulationSettings,
     VmConfig,
 )
+from epcsim.model.runtimes import footprint_mib
 from epcsim.model.servicetime import ServiceDist, normalised_samples
+from epcsim.reference.cost_parameters import default_costs
 from epcsim.reference.catalog import VmSize
 from epcsim.scenario import Scenario
 from epcsim.units import PAGE_BYTES
@@ -108,6 +110,12 @@ def service_dist(shape: Any, where: str) -> ServiceDist | None:
                        high=float(shape.high_ratio))
 
 
+def _libos_region(runtime: str, costs: dict[str, float]) -> tuple[RegionConfig, ...]:
+    """The library OS's own pages (gramine, occlum), added after the enclave's regions."""
+    mib = footprint_mib(runtime, costs)
+    return (RegionConfig(name="libos", pages=pages_of(int(mib * 2**20))),) if mib > 0 else ()
+
+
 def model_config(scenario: Scenario, vm: VmSize) -> ModelConfig:
     """The timing model's input for ``scenario`` (sweep applied) on ``vm``."""
     sim = scenario.simulation
@@ -115,19 +123,22 @@ def model_config(scenario: Scenario, vm: VmSize) -> ModelConfig:
     vm_config = VmConfig.from_vm_size(vm, clock=clock)
     if sim.llc_bytes is not None:
         vm_config = dataclasses.replace(vm_config, llc_bytes=int(sim.llc_bytes))
+    costs = {**default_costs(), **dict(scenario.costs)}
     enclaves = tuple(
         EnclaveConfig(
             name=e.name,
             regions=tuple(RegionConfig(name=r.name, pages=pages_of(r.size_bytes))
-                          for r in e.regions),
+                          for r in e.regions) + _libos_region(e.runtime, costs),
             threads=e.threads,
             size_pages=max(pages_of(e.size_bytes),
-                           sum(pages_of(r.size_bytes) for r in e.regions)),
+                           sum(pages_of(r.size_bytes) for r in e.regions))
+            + sum(r.pages for r in _libos_region(e.runtime, costs)),
             edmm=e.edmm,
             paging=e.paging,
             switchless_workers=e.switchless_workers,
             trusted_workers=e.trusted_workers,
             runtime=e.runtime,
+            lvi_hardening=e.lvi_hardening,
         )
         for e in scenario.enclaves)
     only_enclave = scenario.enclaves[0].name if len(scenario.enclaves) == 1 else None

@@ -92,3 +92,42 @@ def test_libos_footprint_is_an_added_region_built_at_startup() -> None:
     s_g = simulate(dataclasses.replace(cfg, settings=SimulationSettings(duration_s=0.01)))
     s_s = simulate(dataclasses.replace(sdk, settings=SimulationSettings(duration_s=0.01)))
     assert s_g.metrics["enclave_startup_s"] > s_s.metrics["enclave_startup_s"]
+
+
+def _mem_cfg(untrusted: bool, pages_region: int = 100_000) -> ModelConfig:
+    from epcsim.model.config import MemoryAccessConfig
+
+    return ModelConfig(
+        vm=VmConfig(name="t", vcpus=4, clock_hz=HZ, sgx_generation=1, epc_pages=8192),
+        enclaves=(EnclaveConfig(name="e", threads=2, regions=(
+            RegionConfig("heap", 16), RegionConfig("host", pages_region, untrusted=untrusted)
+        )),),
+        operations=(OperationConfig(name="op", ecalls=0, memory=(
+            MemoryAccessConfig("host", 100, cache_lines_per_page=8, llc_miss_fraction=1.0),)),),
+        arrival=ArrivalConfig(kind="trace", timestamps_s=(0.0,)),
+        settings=SimulationSettings(duration_s=0.1, timer_interrupts=False,
+                                    memory_level_parallelism=10.0),
+    )
+
+
+def test_untrusted_region_has_no_epc_pages_no_penalty_but_llc_misses_cost() -> None:
+    # a 400 MiB host buffer on a 32 MiB EPC: no enclave pages, no faults, DRAM time only
+    r = simulate(_mem_cfg(untrusted=True))
+    dram = C["dram_latency_ns"] * 1e-9
+    assert float(r.arrays["latency_s"][0]) == pytest.approx(100 * 8 * dram / 10, rel=1e-12)
+    assert r.metrics["epc_faults_per_s"] == 0
+    # the same region inside the enclave pays the MEE penalty (and could not even be built
+    # without paging): more memory time per touch
+    inside = simulate(_mem_cfg(untrusted=False, pages_region=4000))
+    assert float(inside.arrays["latency_s"][0]) > float(r.arrays["latency_s"][0])
+
+
+def test_marshalled_bytes_cost_a_fixed_part_per_buffer_plus_per_byte() -> None:
+    op = OperationConfig(name="op", ecalls=2, ocalls=1, ecall_bytes_in=4096, ecall_bytes_out=0,
+                         ocall_bytes_in=100, ocall_bytes_out=1000)
+    cfg = dataclasses.replace(_cfg(), operations=(op,))
+    fixed, per_byte = C["marshal_fixed_cycles"], C["marshal_byte_cycles"]
+    want = (2 * (C["ecall_cycles"] + fixed + 4096 * per_byte)
+            + C["ocall_cycles"] + 2 * fixed + 1100 * per_byte) / HZ
+    assert _lat(cfg) == pytest.approx(want, rel=1e-12)
+    assert _lat(cfg, native=True) == pytest.approx(C["linux_syscall_cycles"] / HZ, rel=1e-12)

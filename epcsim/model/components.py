@@ -160,15 +160,23 @@ class _OpType:
         self.host_feed = (MultiplierFeed(hdist, streams.rng_for(
             seed, replication, streams.HOST_TIME + index))
             if hdist is not None and not hdist.is_fixed and op.ocalls else None)
-        self.ecall_s = 0.0 if native else op.ecalls * (prof.ecall_cycles / hz)
+        raw = costs.raw
+
+        def marshal_s(*sizes: int) -> float:  # the bridge's copies per call (not native)
+            return 0.0 if native else sum(raw["marshal_fixed_cycles"] + b * raw[
+                "marshal_byte_cycles"] for b in sizes if b > 0) / hz
+
+        m_e = marshal_s(op.ecall_bytes_in, op.ecall_bytes_out)
+        m_o = marshal_s(op.ocall_bytes_in, op.ocall_bytes_out)
+        self.ecall_s = 0.0 if native else op.ecalls * (prof.ecall_cycles / hz + m_e)
         # ECALLs made through a trusted worker (switchless or hotcall)
-        self.sl_ecall_s = 0.0 if native else op.ecalls * (
+        self.sl_ecall_s = 0.0 if native else op.ecalls * (m_e + (
             costs.hotcall_s if op.ecall_mode == "hotcall"
-            else costs.raw["switchless_ecall_latency_s"])
+            else raw["switchless_ecall_latency_s"]))
         # OCALL made inline (SDK, non-blocking): transition + host time.
-        self.ocall_s = costs.syscall_s if native else prof.ocall_cycles / hz
-        self.call_s = {"sdk": self.ocall_s, "switchless": costs.switchless_ocall_s,
-                       "hotcall": costs.hotcall_s}[op.call_mode]
+        self.ocall_s = costs.syscall_s if native else prof.ocall_cycles / hz + m_o
+        self.call_s = {"sdk": self.ocall_s, "switchless": costs.switchless_ocall_s + m_o,
+                       "hotcall": costs.hotcall_s + m_o}[op.call_mode]
         footprint = _touched_bytes(config)
         self.feeds: list[_AccessFeed] = []
         self.mem_s_per_touch: list[float] = []
@@ -179,7 +187,8 @@ class _OpType:
                 miss = m.llc_miss_fraction
             dep = m.dependent_fraction
             mlp = config.settings.memory_level_parallelism
-            if native:
+            untrusted = any(r.untrusted for r in enc.regions if r.name == m.region)
+            if native or untrusted:  # host memory: no MEE / TME-MK penalty
                 pen_dep = pen_ind = 0.0
             elif config.vm.sgx_generation == 1:
                 pen_dep = pen_ind = costs.mee_penalty_s
@@ -199,7 +208,7 @@ class _OpType:
                     m.pages, streams.rng_for(seed, replication, streams.COUNTS + index * 256 + j),
                     where=f"workload.operations.{op.name}.memory.{j}.pages")
             stream = None
-            if need_pages:
+            if need_pages and not untrusted:  # untrusted pages never reach the EPC
                 from epcsim.traces import make_pattern
 
                 region_pages = next(r.pages for r in enc.regions if r.name == m.region)
@@ -219,7 +228,7 @@ class _OpType:
             n = feed.next_count()
             touches += n
             mem_s += n * coef
-            if self.need_pages and n:
+            if self.need_pages and n and feed.stream is not None:
                 parts.append(feed.next_pages(n))
         pages = None
         if parts:

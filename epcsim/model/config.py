@@ -98,10 +98,13 @@ class VmConfig:
 
 @dataclass(frozen=True)
 class RegionConfig:
-    """A named part of an enclave's address space, ``pages`` 4 KiB pages long."""
+    """A named part of an enclave's address space, ``pages`` 4 KiB pages long.
+    ``untrusted``: host memory the enclave reads or writes (no EPC pages, no MEE/TME
+    penalty; its LLC misses still cost DRAM latency)."""
 
     name: str
     pages: int
+    untrusted: bool = False
 
 
 @dataclass(frozen=True)
@@ -142,8 +145,8 @@ class EnclaveConfig:
 
     @property
     def region_pages(self) -> int:
-        """Pages covered by the regions."""
-        return sum(r.pages for r in self.regions)
+        """Pages covered by the regions inside the enclave (untrusted ones are not)."""
+        return sum(r.pages for r in self.regions if not r.untrusted)
 
     @property
     def committed_pages(self) -> int:
@@ -156,7 +159,7 @@ class EnclaveConfig:
         for r in self.regions:
             if r.name == name:
                 return base
-            base += r.pages
+            base += 0 if r.untrusted else r.pages
         raise KeyError(name)
 
 
@@ -211,6 +214,8 @@ class OperationConfig:
         compute_dist: shape of the compute time (mean 1 multiplier of the values above);
             ``None`` = ``compute_distribution``.
         host_time_dist: shape of each OCALL's host time; ``None`` = fixed.
+        ecall_bytes_in, ecall_bytes_out, ocall_bytes_in, ocall_bytes_out: bytes marshalled
+            (copied) per call by the edger8r bridge (``marshal_*`` costs; none natively).
     """
 
     name: str
@@ -226,6 +231,10 @@ class OperationConfig:
     compute_s: float = 0.0
     compute_distribution: Distribution = "fixed"
     memory: tuple[MemoryAccessConfig, ...] = ()
+    ecall_bytes_in: int = 0
+    ecall_bytes_out: int = 0
+    ocall_bytes_in: int = 0
+    ocall_bytes_out: int = 0
     compute_dist: ServiceDist | None = None
     host_time_dist: ServiceDist | None = None
 

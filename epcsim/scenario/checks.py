@@ -164,7 +164,7 @@ def cross_check(scn: Scenario, raw: Any, context: dict[str, Any]) -> Scenario:
     for i, enc in enumerate(scn.enclaves):
         path: tuple[str | int, ...] = ("enclaves", i)
         issues.extend(_unique([r.name for r in enc.regions], (*path, "regions"), "region"))
-        region_pages = sum(r.size_pages for r in enc.regions)
+        region_pages = sum(r.size_pages for r in enc.regions if r.location == "enclave")
         if region_pages > enc.size_pages:
             issues.append(Issue((*path, "regions"), "regions do not fit in the enclave",
                                 f"the regions' sizes to sum to at most the enclave size "

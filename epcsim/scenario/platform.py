@@ -130,6 +130,11 @@ class Region(_Spec):
     name: ItemName = Field(description="Region name, unique within its enclave.")
     size_bytes: SizeBytes = Field(alias="size", description="Region size (`64 MiB`). Rounded "
                                   "up to whole 4 KiB pages when laid out.")
+    location: Literal["enclave", "untrusted"] = Field(
+        "enclave", description="`enclave` (EPC pages) or `untrusted`: host memory the enclave "
+                               "reads or writes (not part of the enclave's size, no EPC pages "
+                               "or paging, no MEE/TME-MK penalty; LLC misses still cost DRAM "
+                               "latency).")
 
     @property
     def size_pages(self) -> int:

@@ -58,6 +58,7 @@ def _resolve_file(v: object, info: ValidationInfo) -> object:
 
 
 TraceFile = Annotated[str, Field(min_length=1, max_length=4096)]
+MarshalBytes = Annotated[int, Quantity("bytes", ge=0, le=2**34)]
 
 
 class PoissonArrival(_Spec):
@@ -407,6 +408,18 @@ class Operation(_Spec):
                              "variable service).")
     memory: tuple[MemoryAccess, ...] = Field((), max_length=64,
                                              description="Memory accesses, per region.")
+    ecall_bytes_in: MarshalBytes = Field(0, description="Bytes copied into the enclave per "
+                                                        "ECALL (`[in]` buffers, `4 KiB`).")
+    ecall_bytes_out: MarshalBytes = Field(0, description="Bytes copied out per ECALL "
+                                                         "(`[out]` buffers).")
+    ocall_bytes_in: MarshalBytes = Field(0, description="Bytes copied out to the host per "
+                                                        "OCALL (its `[in]` buffers).")
+    ocall_bytes_out: MarshalBytes = Field(0, description="Bytes copied back into the enclave "
+                                                         "per OCALL (its `[out]` buffers). "
+                                                         "Each non-empty buffer costs "
+                                                         "`marshal_fixed_cycles` + bytes x "
+                                                         "`marshal_byte_cycles`; not in the "
+                                                         "native baseline.")
     compute_dist: DistShape | None = Field(
         None, description="Shape of the compute time, set from `compute: {dist: "
                           "fixed|exponential|lognormal|gamma|uniform, mean, cv}` (`low`/`high` "

@@ -127,11 +127,13 @@ def model_config(scenario: Scenario, vm: VmSize) -> ModelConfig:
     enclaves = tuple(
         EnclaveConfig(
             name=e.name,
-            regions=tuple(RegionConfig(name=r.name, pages=pages_of(r.size_bytes))
+            regions=tuple(RegionConfig(name=r.name, pages=pages_of(r.size_bytes),
+                                       untrusted=r.location == "untrusted")
                           for r in e.regions) + _libos_region(e.runtime, costs),
             threads=e.threads,
             size_pages=max(pages_of(e.size_bytes),
-                           sum(pages_of(r.size_bytes) for r in e.regions))
+                           sum(pages_of(r.size_bytes) for r in e.regions
+                               if r.location == "enclave"))
             + sum(r.pages for r in _libos_region(e.runtime, costs)),
             edmm=e.edmm,
             paging=e.paging,
@@ -153,6 +155,10 @@ def model_config(scenario: Scenario, vm: VmSize) -> ModelConfig:
             ocall_blocking=op.ocall_blocking,
             call_mode=op.call_mode,
             ecall_mode=op.ecall_mode,
+            ecall_bytes_in=int(op.ecall_bytes_in),
+            ecall_bytes_out=int(op.ecall_bytes_out),
+            ocall_bytes_in=int(op.ocall_bytes_in),
+            ocall_bytes_out=int(op.ocall_bytes_out),
             compute_cycles=float(op.compute.cycles),
             compute_s=float(op.compute.time_s),
             compute_distribution=op.compute_distribution,

@@ -62,13 +62,12 @@ def test_lvi_hardening_applies_on_sgx1_only(lvi: str, key: str) -> None:
     assert float(sgx2.arrays["latency_s"][0]) == pytest.approx(_lat(_cfg(gen=2)), rel=1e-12)
 
 
-def test_sgx2_transition_costs_follow_an_ecall_override_unless_set_themselves() -> None:
-    base = (C["ecall_cycles_sgx2"] + 2 * C["ocall_cycles_sgx2"] + 300_000) / HZ
-    assert _lat(_cfg(gen=2)) == pytest.approx(base, rel=1e-12)
-    over = _lat(_cfg(gen=2, costs={"ecall_cycles": 20_000}))
-    assert over == pytest.approx(base + (20_000 - C["ecall_cycles_sgx2"]) / HZ, rel=1e-12)
-    own = _lat(_cfg(gen=2, costs={"ecall_cycles": 20_000, "ecall_cycles_sgx2": 5000}))
-    assert own == pytest.approx(base + (5000 - C["ecall_cycles_sgx2"]) / HZ, rel=1e-12)
+def test_sgx2_transitions_are_the_sgx1_costs_times_the_sgx2_factor() -> None:
+    base = (C["ecall_cycles"] + 2 * C["ocall_cycles"] + 300_000) / HZ
+    assert _lat(_cfg(gen=2)) == pytest.approx(base, rel=1e-12)  # factor 1 by default
+    over = _lat(_cfg(gen=2, costs={"sgx2_transition_factor": 0.5}))
+    assert over == pytest.approx(base - 0.5 * (C["ecall_cycles"] + 2 * C["ocall_cycles"]) / HZ,
+                                 rel=1e-12)
 
 
 def test_libos_footprint_is_an_added_region_built_at_startup() -> None:

@@ -138,12 +138,13 @@ class _OpType:
         self.blocking = op.ocall_blocking
         self.mode = op.call_mode
         self.ecall_mode = op.ecall_mode
+        self.locks = op.locks
         self.edmm = edmm
         self.fault_s = costs.eleos_fault_s if eleos else costs.fault_path_s
         self.edmm_fault_s = costs.edmm_fault_s
         enc = config.enclaves[enclave]
         hz = config.vm.clock_hz
-        prof = enclave_profile(enc.runtime, enc.lvi_hardening, costs.raw, config.costs,
+        prof = enclave_profile(enc.runtime, enc.lvi_hardening, costs.raw,
                                config.vm.sgx_generation)
         self.compute_mean_s = op.compute_cycles / hz + op.compute_s
         if prof.compute_factor != 1.0 and not native:

@@ -216,6 +216,8 @@ class OperationConfig:
         host_time_dist: shape of each OCALL's host time; ``None`` = fixed.
         ecall_bytes_in, ecall_bytes_out, ocall_bytes_in, ocall_bytes_out: bytes marshalled
             (copied) per call by the edger8r bridge (``marshal_*`` costs; none natively).
+        locks: critical sections ``(lock name, share of the in-enclave time held)``
+            (:mod:`epcsim.model.locks`); shares sum to at most 1.
     """
 
     name: str
@@ -235,6 +237,7 @@ class OperationConfig:
     ecall_bytes_out: int = 0
     ocall_bytes_in: int = 0
     ocall_bytes_out: int = 0
+    locks: tuple[tuple[str, float], ...] = ()
     compute_dist: ServiceDist | None = None
     host_time_dist: ServiceDist | None = None
 
@@ -492,6 +495,10 @@ def validate(config: ModelConfig) -> None:
             p.append(Problem(f"{op.ecall_mode} ECALLs need trusted worker threads",
                              key_path=f"enclaves.{enc.name}.trusted_workers",
                              expected=">= 1", found="0"))
+        if op.locks and not (all(0 <= f <= 1 for _, f in op.locks)
+                             and sum(f for _, f in op.locks) <= 1 + 1e-12):
+            p.append(Problem("lock hold shares must be in 0..1 and sum to at most 1",
+                             key_path=f"{path}.locks", found=repr(op.locks)))
         if len(op.memory) > 256:
             p.append(Problem("too many memory accesses", key_path=f"{path}.memory",
                              expected="at most 256"))

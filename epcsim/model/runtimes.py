@@ -4,10 +4,8 @@ What it models (docs/model.md, "Runtime profiles" and "LVI hardening"; every num
 cost parameter in epcsim/reference/data/cost_parameters.csv and can be overridden):
 
 - **Transitions per platform**: ``ecall_cycles``/``ocall_cycles`` on SGX1 (DCsv2, Coffee
-  Lake); on SGX2 (DCsv3, Ice Lake) ``ecall_cycles_sgx2``/``ocall_cycles_sgx2``. No citable Ice
-  Lake figure exists, so their defaults are the SGX1 numbers (confidence ``estimate``, wide
-  range). A scenario that overrides ``ecall_cycles`` but not ``ecall_cycles_sgx2`` gets its
-  override on both generations.
+  Lake); on SGX2 (DCsv3, Ice Lake) the same times ``sgx2_transition_factor``. No citable Ice
+  Lake figure exists, so the factor is 1 (confidence ``estimate``, wide range).
 - **Runtime** (``intel-sdk`` | ``open-enclave`` | ``gramine`` | ``occlum``):
   ``open-enclave`` adds ``oe_extra_call_cycles`` to every ECALL and OCALL (its marshalling
   layer); ``gramine`` and ``occlum`` run a library OS that does ``libos_syscall_cycles`` of
@@ -44,22 +42,20 @@ class EnclaveProfile:
     startup_s: float
 
 
-def transition_cycles(c: Mapping[str, float], overrides: Mapping[str, float],
-                      sgx_generation: int) -> tuple[float, float]:
+def transition_cycles(c: Mapping[str, float], sgx_generation: int) -> tuple[float, float]:
     """(ECALL, OCALL) round-trip cycles on this generation (see the module doc)."""
     if sgx_generation == 1:
         return c["ecall_cycles"], c["ocall_cycles"]
-    ecall = c["ecall_cycles_sgx2"] if "ecall_cycles_sgx2" in overrides or \
-        "ecall_cycles" not in overrides else c["ecall_cycles"]
-    ocall = c["ocall_cycles_sgx2"] if "ocall_cycles_sgx2" in overrides or \
-        "ocall_cycles" not in overrides else c["ocall_cycles"]
-    return ecall, ocall
+    f = c["sgx2_transition_factor"]
+    if f == 1.0:
+        return c["ecall_cycles"], c["ocall_cycles"]
+    return c["ecall_cycles"] * f, c["ocall_cycles"] * f
 
 
 def enclave_profile(runtime: str, lvi_hardening: str, c: Mapping[str, float],
-                    overrides: Mapping[str, float], sgx_generation: int) -> EnclaveProfile:
+                    sgx_generation: int) -> EnclaveProfile:
     """The profile of an enclave with ``runtime`` and ``lvi_hardening`` on ``sgx_generation``."""
-    ecall, ocall = transition_cycles(c, overrides, sgx_generation)
+    ecall, ocall = transition_cycles(c, sgx_generation)
     if runtime == "open-enclave":
         ecall += c["oe_extra_call_cycles"]
         ocall += c["oe_extra_call_cycles"]

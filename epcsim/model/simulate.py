@@ -48,6 +48,7 @@ import simpy
 
 from epcsim.errors import EpcsimError
 from epcsim.model import runtimes, streams, transitions
+from epcsim.model.locks import Locks, critical_share
 from epcsim.model.components import (
     ARRIVAL_CHUNK,
     EngineFactory,
@@ -128,7 +129,7 @@ class _Model:
             )
             build = build_enclaves(self.engine, config, costs, self.edmm)
             self.startup_s = [s + runtimes.enclave_profile(
-                e.runtime, e.lvi_hardening, costs.raw, config.costs,
+                e.runtime, e.lvi_hardening, costs.raw,
                 config.vm.sgx_generation).startup_s for s, e in zip(build.startup_s,
                                                                     config.enclaves, strict=True)]
             self.notes += runtimes.notes([(e.name, e.lvi_hardening) for e in config.enclaves],
@@ -446,8 +447,11 @@ class _Model:
         seg = trans_s + compute_s + mem_s + fault_time + host_s - done_s
         self.running[e] += 1
         ep0 = self.epoch[e]
-        if seg > 0:
-            yield env.timeout(seg)
+        crit = critical_share(ot.locks) * inside_s if ot.locks else 0.0
+        if seg - crit > 0:
+            yield env.timeout(seg - crit)
+        if ot.locks:
+            queue_s += yield from self.locks.hold(e, ot.locks, inside_s)
         while self.epoch[e] != ep0:
             hits = self.epoch[e] - ep0
             ep0 = self.epoch[e]
@@ -500,6 +504,7 @@ class _Model:
         env = self.env
         self.warm = self.ctr.copy()
         self.opools, self.tpools = transitions.build_pools(self)
+        self.locks = Locks(env)
         env.process(self._snapshot())
         if self.engine is not None:
             env.process(self._ksgxd())

@@ -235,6 +235,10 @@ def cross_check(scn: Scenario, raw: Any, context: dict[str, Any]) -> Scenario:
             issues.append(Issue((*path, "ecall_mode"), f"{op.ecall_mode} ECALLs need trusted "
                                 "workers", f"enclaves.{enc.name}.trusted_workers > 0",
                                 "0 workers"))
+        if math.fsum(lk.hold for lk in op.locks) > 1 + 1e-12:
+            issues.append(Issue((*path, "locks"), "locks held for more than the whole "
+                                "in-enclave time", "hold shares summing to at most 1",
+                                f"{math.fsum(lk.hold for lk in op.locks):g}"))
         if op.compute_dist is not None and op.compute_distribution != "fixed":
             issues.append(Issue((*path, "compute_distribution"), "two compute distributions",
                                 "either `compute: {dist: ...}` or `compute_distribution`",

@@ -328,6 +328,15 @@ def _work(v: object) -> object:
     return {"cycles": v}
 
 
+class LockHold(_Spec):
+    """A critical section: a named lock held for a share of the in-enclave time."""
+
+    name: ItemName = Field(description="Lock name (operations naming the same lock in the "
+                                       "same enclave contend for it).")
+    hold: Fraction01 = Field(description="Share of the operation's in-enclave compute + "
+                                         "memory time spent holding it (`30%`, `1`).")
+
+
 def _compute_quantity(v: object) -> tuple[str, float]:
     """("cycles", n) or ("time", seconds) of a compute quantity."""
     w = _work(v)
@@ -420,6 +429,12 @@ class Operation(_Spec):
                                                          "`marshal_fixed_cycles` + bytes x "
                                                          "`marshal_byte_cycles`; not in the "
                                                          "native baseline.")
+    locks: tuple[LockHold, ...] = Field(
+        (), max_length=16,
+        description="Critical sections, e.g. `[{name: db, hold: 30%}]`: after the rest of its "
+                    "in-enclave work the operation waits for each lock (FIFO, spinning on its "
+                    "vCPU) and holds it for its share; the native baseline holds the same "
+                    "locks. Shares sum to at most 1.")
     compute_dist: DistShape | None = Field(
         None, description="Shape of the compute time, set from `compute: {dist: "
                           "fixed|exponential|lognormal|gamma|uniform, mean, cv}` (`low`/`high` "

@@ -159,6 +159,7 @@ def model_config(scenario: Scenario, vm: VmSize) -> ModelConfig:
             ecall_bytes_out=int(op.ecall_bytes_out),
             ocall_bytes_in=int(op.ocall_bytes_in),
             ocall_bytes_out=int(op.ocall_bytes_out),
+            locks=tuple((lk.name, float(lk.hold)) for lk in op.locks),
             compute_cycles=float(op.compute.cycles),
             compute_s=float(op.compute.time_s),
             compute_distribution=op.compute_distribution,

@@ -20,6 +20,7 @@ import pytest
 from epcsim.cli import main as cli_main
 from epcsim.errors import EpcsimError, Problem, ScenarioError, clip
 from epcsim.scenario import load_scenario
+from epcsim.study.store import claim_results_folder
 from epcsim.traces import load_page_trace, read_arrival_times, read_lackey
 
 ROOT = Path(__file__).parent.parent
@@ -243,8 +244,7 @@ def test_measurement_csv_not_utf8_is_located(tmp_path: Path) -> None:
 
 def test_report_refuses_an_alias_bomb_in_the_results_folder(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "results"
-    out.mkdir()
+    out = claim_results_folder(tmp_path / "results")  # a folder epcsim wrote
     (out / "summary.csv").write_text("vm_size,throughput_ops_s\nStandard_DC4s_v2,1000\n")
     lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     for i in range(1, 9):
@@ -281,8 +281,7 @@ def test_check_is_fast_on_a_trace_scenario(tmp_path: Path) -> None:
 def test_report_of_a_study_where_no_operation_completed(tmp_path: Path) -> None:
     """Overload (10M/s for 20 ms) or a 1 us window: every latency is NaN; the report is
     written and says why, instead of 'Data cannot be log-scaled'."""
-    out = tmp_path / "results"
-    out.mkdir()
+    out = claim_results_folder(tmp_path / "results")  # a folder epcsim wrote
     nan = float("nan")
     import pandas as pd
 

@@ -93,10 +93,6 @@ def _check_not_stale(out: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(raises=ValueError, strict=False,
-                   reason="issue 12 item 7 (another branch): a study in which no operation "
-                          "completes crashes the report's log-scaled plot; remove this mark "
-                          "once that fix is merged")
 def test_run_then_report_succeed_or_explain(capsys: pytest.CaptureFixture[str]) -> None:
     out = Path(tempfile.mkdtemp(prefix="epcsim-prop-")) / "results"
 

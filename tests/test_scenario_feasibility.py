@@ -97,6 +97,16 @@ MODEL_ERRORS: dict[str, tuple[Mutation, str] | str] = {
     "switchless workers leave no vCPU for enclave threads": (
         both(setter("vm", ["DC2s_v2"]), setter("enclaves.0.switchless_workers", 2)),
         "enclaves.kv.switchless_workers"),
+    "unknown runtime": (setter("enclaves.0.runtime", "sgx-lkl"), "enclaves.kv.runtime"),
+    "unknown LVI hardening": (setter("enclaves.0.lvi_hardening", "some"),
+                              "enclaves.kv.lvi_hardening"),
+    "trusted workers need a TCS each and leave one for callers": (
+        setter("enclaves.0.trusted_workers", 2), "enclaves.kv.trusted_workers"),
+    "{} ECALLs need trusted worker threads": (setter(f"{GET}.ecall_mode", "switchless"),
+                                              "workload.operations.get.ecall_mode"),
+    "lock hold shares must be in 0..1 and sum to at most 1": (
+        setter(f"{GET}.locks", [{"name": "a", "hold": "70%"}, {"name": "b", "hold": "70%"}]),
+        "workload.operations.get.locks"),
     "at least one operation is needed": (setter("workload.operations", []),
                                          "workload.operations"),
     "too many operation types": (ops(257), "workload.operations"),

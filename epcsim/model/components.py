@@ -16,6 +16,8 @@ from epcsim.model import streams
 from epcsim.model.config import PAGE_BYTES, ModelConfig, OperationConfig
 from epcsim.model.records import Counters
 from epcsim.model.run_costs import RunCosts
+from epcsim.model.runtimes import enclave_profile
+from epcsim.model.servicetime import MultiplierFeed, ServiceDist
 
 #: Arrivals and mix draws are generated in chunks of this many.
 ARRIVAL_CHUNK = 16_384
@@ -135,19 +137,47 @@ class _OpType:
         self.host_s = op.ocall_host_time_s
         self.blocking = op.ocall_blocking
         self.mode = op.call_mode
+        self.ecall_mode = op.ecall_mode
+        self.locks = op.locks
         self.edmm = edmm
         self.fault_s = costs.eleos_fault_s if eleos else costs.fault_path_s
         self.edmm_fault_s = costs.edmm_fault_s
-        self.compute_mean_s = op.compute_cycles / config.vm.clock_hz + op.compute_s
-        self.exponential = op.compute_distribution == "exponential"
-        self.compute_rng = (streams.rng_for(seed, replication, streams.COMPUTE + index)
-                            if self.exponential else None)
-        self.ecall_s = 0.0 if native else op.ecalls * costs.ecall_s
-        # OCALL made inline (SDK, non-blocking): transition + host time.
-        self.ocall_s = costs.syscall_s if native else costs.ocall_s
-        self.call_s = {"sdk": costs.ocall_s, "switchless": costs.switchless_ocall_s,
-                       "hotcall": costs.hotcall_s}[op.call_mode]
         enc = config.enclaves[enclave]
+        hz = config.vm.clock_hz
+        prof = enclave_profile(enc.runtime, enc.lvi_hardening, costs.raw,
+                               config.vm.sgx_generation)
+        self.compute_mean_s = op.compute_cycles / hz + op.compute_s
+        if prof.compute_factor != 1.0 and not native:
+            self.compute_mean_s *= prof.compute_factor
+        # library-OS work per emulated system call (each OCALL); not in the native baseline
+        self.libos_s = 0.0 if native else op.ocalls * prof.libos_syscall_cycles / hz
+        cdist = op.compute_dist
+        if cdist is None and op.compute_distribution == "exponential":
+            cdist = ServiceDist(kind="exponential", cv=1.0)
+        self.compute_feed = (MultiplierFeed(cdist, streams.rng_for(
+            seed, replication, streams.COMPUTE + index))
+            if cdist is not None and not cdist.is_fixed else None)
+        hdist = op.host_time_dist
+        self.host_feed = (MultiplierFeed(hdist, streams.rng_for(
+            seed, replication, streams.HOST_TIME + index))
+            if hdist is not None and not hdist.is_fixed and op.ocalls else None)
+        raw = costs.raw
+
+        def marshal_s(*sizes: int) -> float:  # the bridge's copies per call (not native)
+            return 0.0 if native else sum(raw["marshal_fixed_cycles"] + b * raw[
+                "marshal_byte_cycles"] for b in sizes if b > 0) / hz
+
+        m_e = marshal_s(op.ecall_bytes_in, op.ecall_bytes_out)
+        m_o = marshal_s(op.ocall_bytes_in, op.ocall_bytes_out)
+        self.ecall_s = 0.0 if native else op.ecalls * (prof.ecall_cycles / hz + m_e)
+        # ECALLs made through a trusted worker (switchless or hotcall)
+        self.sl_ecall_s = 0.0 if native else op.ecalls * (m_e + (
+            costs.hotcall_s if op.ecall_mode == "hotcall"
+            else raw["switchless_ecall_latency_s"]))
+        # OCALL made inline (SDK, non-blocking): transition + host time.
+        self.ocall_s = costs.syscall_s if native else prof.ocall_cycles / hz + m_o
+        self.call_s = {"sdk": self.ocall_s, "switchless": costs.switchless_ocall_s + m_o,
+                       "hotcall": costs.hotcall_s + m_o}[op.call_mode]
         footprint = _touched_bytes(config)
         self.feeds: list[_AccessFeed] = []
         self.mem_s_per_touch: list[float] = []
@@ -158,7 +188,8 @@ class _OpType:
                 miss = m.llc_miss_fraction
             dep = m.dependent_fraction
             mlp = config.settings.memory_level_parallelism
-            if native:
+            untrusted = any(r.untrusted for r in enc.regions if r.name == m.region)
+            if native or untrusted:  # host memory: no MEE / TME-MK penalty
                 pen_dep = pen_ind = 0.0
             elif config.vm.sgx_generation == 1:
                 pen_dep = pen_ind = costs.mee_penalty_s
@@ -178,7 +209,7 @@ class _OpType:
                     m.pages, streams.rng_for(seed, replication, streams.COUNTS + index * 256 + j),
                     where=f"workload.operations.{op.name}.memory.{j}.pages")
             stream = None
-            if need_pages:
+            if need_pages and not untrusted:  # untrusted pages never reach the EPC
                 from epcsim.traces import make_pattern
 
                 region_pages = next(r.pages for r in enc.regions if r.name == m.region)
@@ -198,15 +229,24 @@ class _OpType:
             n = feed.next_count()
             touches += n
             mem_s += n * coef
-            if self.need_pages and n:
+            if self.need_pages and n and feed.stream is not None:
                 parts.append(feed.next_pages(n))
         pages = None
         if parts:
             pages = parts[0] if len(parts) == 1 else np.concatenate(parts)
         compute_s = self.compute_mean_s
-        if self.compute_rng is not None and compute_s > 0:
-            compute_s = float(self.compute_rng.exponential(compute_s))
+        if self.compute_feed is not None and compute_s > 0:
+            compute_s = compute_s * self.compute_feed.next()
+        if self.libos_s:
+            compute_s += self.libos_s
         return pages, touches, mem_s, compute_s
+
+    def draw_host(self) -> list[float] | None:
+        """Host times of the next operation's OCALLs (``None``: all ``host_s``)."""
+        if self.host_feed is None:
+            return None
+        h = self.host_s
+        return [h * m for m in self.host_feed.take(self.ocalls)]
 
 
 def _touched_bytes(config: ModelConfig) -> int:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from epcsim.errors import Problem, ScenarioError
+from epcsim.model.servicetime import ServiceDist
 from epcsim.reference.cost_parameters import cost_parameters
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 PAGE_BYTES = 4096
 
 CallMode = Literal["sdk", "switchless", "hotcall"]
+Runtime = Literal["intel-sdk", "open-enclave", "gramine", "occlum"]
+RUNTIMES = ("intel-sdk", "open-enclave", "gramine", "occlum")
 PagingKind = Literal["sgx", "eleos"]
 ArrivalKind = Literal["poisson", "closed", "trace"]
 Distribution = Literal["fixed", "exponential"]
@@ -95,10 +98,13 @@ class VmConfig:
 
 @dataclass(frozen=True)
 class RegionConfig:
-    """A named part of an enclave's address space, ``pages`` 4 KiB pages long."""
+    """A named part of an enclave's address space, ``pages`` 4 KiB pages long.
+    ``untrusted``: host memory the enclave reads or writes (no EPC pages, no MEE/TME
+    penalty; its LLC misses still cost DRAM latency)."""
 
     name: str
     pages: int
+    untrusted: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,7 +123,13 @@ class EnclaveConfig:
             ``"eleos"`` (Eleos-style exitless user-level paging: ``eleos_fault_cycles`` per
             miss, no AEX, no kernel path, no EWB/ETRACK/IPI charged to ksgxd for its pages).
         switchless_workers: untrusted worker threads serving switchless/hotcall OCALLs; each
-            occupies one vCPU for the whole run (busy polling). 0 = none.
+            holds a vCPU while it polls and sleeps when idle as its runtime does
+            (:mod:`epcsim.model.transitions`). 0 = none.
+        trusted_workers: trusted worker threads serving switchless/hotcall ECALLs (each holds
+            a vCPU and a TCS while it polls). 0 = none.
+        runtime: the SGX runtime: switchless rules (fallback, sleep, wake), call costs,
+            library-OS work and footprint (:mod:`epcsim.model.runtimes`).
+        lvi_hardening: ``"none"``, ``"control-flow"`` or ``"full"`` LVI mitigation (SGX1 only).
     """
 
     name: str
@@ -127,11 +139,14 @@ class EnclaveConfig:
     edmm: bool = False
     paging: PagingKind = "sgx"
     switchless_workers: int = 0
+    trusted_workers: int = 0
+    runtime: Runtime = "intel-sdk"
+    lvi_hardening: Literal["none", "control-flow", "full"] = "none"
 
     @property
     def region_pages(self) -> int:
-        """Pages covered by the regions."""
-        return sum(r.pages for r in self.regions)
+        """Pages covered by the regions inside the enclave (untrusted ones are not)."""
+        return sum(r.pages for r in self.regions if not r.untrusted)
 
     @property
     def committed_pages(self) -> int:
@@ -144,7 +159,7 @@ class EnclaveConfig:
         for r in self.regions:
             if r.name == name:
                 return base
-            base += r.pages
+            base += 0 if r.untrusted else r.pages
         raise KeyError(name)
 
 
@@ -190,11 +205,19 @@ class OperationConfig:
         ocall_blocking: the host side blocks on I/O: an SDK OCALL releases its vCPU for the
             host time and queues for a vCPU again afterwards.
         call_mode: ``"sdk"``, ``"switchless"`` or ``"hotcall"`` (how OCALLs are made).
+        ecall_mode: the same for ECALLs (switchless/hotcall need ``trusted_workers``).
         compute_cycles: compute inside the enclave, in core cycles (scales with the clock).
         compute_s: compute given as time (does not scale with the clock); added to
             ``compute_cycles``.
         compute_distribution: ``"fixed"`` or ``"exponential"`` (mean = the values above).
         memory: the operation's memory accesses.
+        compute_dist: shape of the compute time (mean 1 multiplier of the values above);
+            ``None`` = ``compute_distribution``.
+        host_time_dist: shape of each OCALL's host time; ``None`` = fixed.
+        ecall_bytes_in, ecall_bytes_out, ocall_bytes_in, ocall_bytes_out: bytes marshalled
+            (copied) per call by the edger8r bridge (``marshal_*`` costs; none natively).
+        locks: critical sections ``(lock name, share of the in-enclave time held)``
+            (:mod:`epcsim.model.locks`); shares sum to at most 1.
     """
 
     name: str
@@ -205,10 +228,18 @@ class OperationConfig:
     ocall_host_time_s: float = 0.0
     ocall_blocking: bool = False
     call_mode: CallMode = "sdk"
+    ecall_mode: CallMode = "sdk"
     compute_cycles: float = 0.0
     compute_s: float = 0.0
     compute_distribution: Distribution = "fixed"
     memory: tuple[MemoryAccessConfig, ...] = ()
+    ecall_bytes_in: int = 0
+    ecall_bytes_out: int = 0
+    ocall_bytes_in: int = 0
+    ocall_bytes_out: int = 0
+    locks: tuple[tuple[str, float], ...] = ()
+    compute_dist: ServiceDist | None = None
+    host_time_dist: ServiceDist | None = None
 
 
 @dataclass(frozen=True)
@@ -393,10 +424,20 @@ def validate(config: ModelConfig) -> None:
         if e.size_pages is not None and e.size_pages < e.region_pages:
             p.append(Problem("enclave size is smaller than its regions", key_path=f"{path}.size",
                              expected=f">= {e.region_pages} pages", found=f"{e.size_pages} pages"))
+        if e.runtime not in RUNTIMES:
+            p.append(Problem("unknown runtime", key_path=f"{path}.runtime",
+                             expected=", ".join(RUNTIMES), found=repr(e.runtime)))
+        if e.lvi_hardening not in ("none", "control-flow", "full"):
+            p.append(Problem("unknown LVI hardening", key_path=f"{path}.lvi_hardening",
+                             expected="none, control-flow or full", found=repr(e.lvi_hardening)))
+        if e.trusted_workers < 0 or e.trusted_workers >= max(1, e.threads):
+            p.append(Problem("trusted workers need a TCS each and leave one for callers",
+                             key_path=f"{path}.trusted_workers",
+                             expected=f"0..{e.threads - 1}", found=str(e.trusted_workers)))
         if e.switchless_workers < 0:
             p.append(Problem("switchless_workers must be >= 0",
                              key_path=f"{path}.switchless_workers"))
-    workers = sum(e.switchless_workers for e in config.enclaves)
+    workers = sum(e.switchless_workers + e.trusted_workers for e in config.enclaves)
     if config.enclaves and workers >= vm.vcpus:
         p.append(Problem("switchless workers leave no vCPU for enclave threads",
                          key_path="enclaves",
@@ -435,6 +476,10 @@ def validate(config: ModelConfig) -> None:
         if op.compute_distribution not in ("fixed", "exponential"):
             p.append(Problem("unknown distribution", key_path=f"{path}.compute_distribution",
                              expected="fixed or exponential", found=repr(op.compute_distribution)))
+        for key in ("compute_dist", "host_time_dist"):
+            d = getattr(op, key)
+            for msg in d.problems() if d is not None else ():
+                p.append(Problem(msg, key_path=f"{path}.{key}"))
         if op.call_mode not in ("sdk", "switchless", "hotcall"):
             p.append(Problem("unknown call mode", key_path=f"{path}.call_mode",
                              expected="sdk, switchless or hotcall", found=repr(op.call_mode)))
@@ -443,6 +488,17 @@ def validate(config: ModelConfig) -> None:
             p.append(Problem(f"{op.call_mode} OCALLs need worker threads",
                              key_path=f"enclaves.{enc.name}.switchless_workers",
                              expected=">= 1", found="0"))
+        if op.ecall_mode not in ("sdk", "switchless", "hotcall"):
+            p.append(Problem("unknown call mode", key_path=f"{path}.ecall_mode",
+                             expected="sdk, switchless or hotcall", found=repr(op.ecall_mode)))
+        elif op.ecall_mode != "sdk" and op.ecalls > 0 and enc.trusted_workers == 0:
+            p.append(Problem(f"{op.ecall_mode} ECALLs need trusted worker threads",
+                             key_path=f"enclaves.{enc.name}.trusted_workers",
+                             expected=">= 1", found="0"))
+        if op.locks and not (all(0 <= f <= 1 for _, f in op.locks)
+                             and sum(f for _, f in op.locks) <= 1 + 1e-12):
+            p.append(Problem("lock hold shares must be in 0..1 and sum to at most 1",
+                             key_path=f"{path}.locks", found=repr(op.locks)))
         if len(op.memory) > 256:
             p.append(Problem("too many memory accesses", key_path=f"{path}.memory",
                              expected="at most 256"))

@@ -15,7 +15,8 @@ What it models (docs/model.md has every mechanism, assumption and cost with its 
   retries from where it stopped (the fault path never reclaims); then one timeout for
   ECALLs + compute + memory time + fault handling + timer AEXs + SDK OCALLs; IPI-forced
   AEXs that hit the thread during that timeout are paid in a catch-up timeout; switchless or
-  hotcall OCALLs take one timeout with a worker; blocking OCALLs release the vCPU for their
+  hotcall OCALLs and ECALLs go through worker pools that poll, sleep and fall back as each
+  runtime does (:mod:`epcsim.model.transitions`); blocking OCALLs release the vCPU for their
   host time and queue for it again.
 - **Memory time**: LLC misses = touches x cache lines per page x miss fraction; dependent
   misses are serialised at (DRAM latency + penalty); independent misses overlap
@@ -29,13 +30,12 @@ What it models (docs/model.md has every mechanism, assumption and cost with its 
   ``t x timer_interrupt_hz`` AEX + ERESUME costs, as an expected value or a Poisson count.
 - **Native baseline** (``native=True``): no ECALL/OCALL transitions (an OCALL is a plain
   system call), no EPC (no faults, no ksgxd, no build), no protection penalty, no timer AEX,
-  no switchless workers.
+  no switchless workers (switchless and hotcall calls are plain calls).
 
 Assumptions: operations are served first come first served, non-preemptively on their vCPU
 (no time slicing); an operation's page touches reach the EPC state when it starts running;
-OCALLs come after the operation's in-enclave work; a switchless/hotcall OCALL finds a free
-worker or falls back at once to an SDK OCALL (the SDK's 20,000 spins before fallback are not
-modelled); consecutive switchless OCALLs of one operation are served by one worker.
+OCALLs come after the operation's in-enclave work; consecutive switchless OCALLs of one
+operation are served by one worker.
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ import numpy as np
 import simpy
 
 from epcsim.errors import EpcsimError
-from epcsim.model import streams
+from epcsim.model import runtimes, streams, transitions
 from epcsim.model.components import (
     ARRIVAL_CHUNK,
     EngineFactory,
@@ -58,6 +58,7 @@ from epcsim.model.components import (
     _TcsPool,
 )
 from epcsim.model.config import ModelConfig, validate
+from epcsim.model.locks import Locks, critical_share
 from epcsim.model.metrics import RunResult, summarise
 from epcsim.model.records import Counters, Records
 from epcsim.model.run_costs import run_costs
@@ -85,8 +86,6 @@ class _Model:
         self.n_enclaves = len(config.enclaves)
         self.running = [0] * self.n_enclaves
         self.epoch = [0] * self.n_enclaves
-        self.workers_total = [0 if native else e.switchless_workers for e in config.enclaves]
-        self.workers_busy = [0] * self.n_enclaves
         self.eleos = [e.paging == "eleos" for e in config.enclaves]
         edmm_eff = []
         for e in config.enclaves:
@@ -130,7 +129,12 @@ class _Model:
                 high_watermark_pages=costs.high_watermark_pages,
             )
             build = build_enclaves(self.engine, config, costs, self.edmm)
-            self.startup_s = build.startup_s
+            self.startup_s = [s + runtimes.enclave_profile(
+                e.runtime, e.lvi_hardening, costs.raw,
+                config.vm.sgx_generation).startup_s for s, e in zip(build.startup_s,
+                                                                    config.enclaves, strict=True)]
+            self.notes += runtimes.notes([(e.name, e.lvi_hardening) for e in config.enclaves],
+                                         config.vm.sgx_generation, config.vm.name)
             self.ctr.build_evictions = build.evictions
             self.added = [np.zeros(e.committed_pages, dtype=bool) if self.edmm[i] else None
                           for i, e in enumerate(config.enclaves)]
@@ -292,7 +296,7 @@ class _Model:
             self.rec.dropped[i] = True
             return
         self.in_system += 1
-        self.env.process(self._op(i, ot, pages, touches, mem_s, compute_s))
+        self.env.process(self._op(i, ot, pages, touches, mem_s, compute_s, ot.draw_host()))
 
     def _client(self, k: int, client: int, start: float,
                 end: float) -> Generator[simpy.Event, Any, None]:
@@ -328,7 +332,7 @@ class _Model:
             pages, touches, mem_s, compute_s = ot.draw()
             i = self.rec.add(env.now, kind, k)
             self.in_system += 1
-            yield from self._op(i, ot, pages, touches, mem_s, compute_s)
+            yield from self._op(i, ot, pages, touches, mem_s, compute_s, ot.draw_host())
 
     # -- one operation ----------------------------------------------------------------------
     def _edmm_augments(self, e: int, ot: _OpType, pages: np.ndarray) -> int:
@@ -395,20 +399,15 @@ class _Model:
         self._last_wait_s = env.now - t0
 
     def _op(self, i: int, ot: _OpType, pages: np.ndarray | None, touches: int, mem_s: float,
-            compute_s: float) -> Generator[simpy.Event, Any, None]:
+            compute_s: float, host: list[float] | None = None
+            ) -> Generator[simpy.Event, Any, None]:
         env = self.env
         rec = self.rec
         ctr = self.ctr
         c = self.costs
         e = ot.enclave
         t_arr = env.now
-        tcs = self.threads[e]
-        wait = tcs.acquire()
-        if wait is not None:
-            yield wait
-        vreq = self.vcpu.request(priority=1)
-        yield vreq
-        self._busy(+1)
+        vreq, tw, pre_s = yield from transitions.enter(self, ot, e)
         now = env.now
         rec.start_s[i] = now
         queue_s = now - t_arr
@@ -430,7 +429,7 @@ class _Model:
             paging_s = wait_s + fault_time
         else:
             ctr.touches += touches
-        trans_s = ot.ecall_s
+        trans_s = ot.ecall_s if tw is None else ot.sl_ecall_s
         host_s = 0.0
         inside_s = compute_s + mem_s
         if self.timer_on and inside_s > 0:
@@ -440,29 +439,20 @@ class _Model:
             ctr.timer_aex += n_timer
             trans_s += n_timer * (c.aex_s + c.eresume_s)
         # OCALLs handled inline: SDK non-blocking, or native non-blocking.
-        sdk_inline = ot.ocalls if not ot.blocking and (ot.mode == "sdk" or self.native) else 0
-        switchless = 0
-        blocking = 0
-        if ot.ocalls and not sdk_inline:
-            if ot.mode != "sdk" and not self.native:
-                if self.workers_busy[e] < self.workers_total[e]:
-                    switchless = ot.ocalls
-                else:
-                    ctr.switchless_fallbacks += 1
-                    if ot.blocking:
-                        blocking = ot.ocalls
-                    else:
-                        sdk_inline = ot.ocalls
-            else:
-                blocking = ot.ocalls
-        ocall_trans = c.syscall_s if self.native else c.ocall_s
+        opool = None if self.native or ot.mode == "sdk" else self.opools[e]
+        sdk_inline = ot.ocalls if not ot.blocking and opool is None else 0
+        blocking = ot.ocalls if ot.blocking and opool is None else 0
+        ocall_trans = ot.ocall_s
         trans_s += sdk_inline * ocall_trans + blocking * ocall_trans
-        host_s += sdk_inline * ot.host_s
+        host_s += sdk_inline * ot.host_s if host is None else sum(host[:sdk_inline])
         seg = trans_s + compute_s + mem_s + fault_time + host_s - done_s
         self.running[e] += 1
         ep0 = self.epoch[e]
-        if seg > 0:
-            yield env.timeout(seg)
+        crit = critical_share(ot.locks) * inside_s if ot.locks else 0.0
+        if seg - crit > 0:
+            yield env.timeout(seg - crit)
+        if ot.locks:
+            queue_s += yield from self.locks.hold(e, ot.locks, inside_s)
         while self.epoch[e] != ep0:
             hits = self.epoch[e] - ep0
             ep0 = self.epoch[e]
@@ -470,20 +460,19 @@ class _Model:
             trans_s += extra
             yield env.timeout(extra)
         self.running[e] -= 1
-        if switchless:
-            self.workers_busy[e] += 1
-            t_call = switchless * ot.call_s
-            yield env.timeout(t_call + switchless * ot.host_s)
-            self.workers_busy[e] -= 1
-            trans_s += t_call
-            host_s += switchless * ot.host_s
-            ctr.switchless_calls += switchless
-        for _ in range(blocking):
+        trans_s += pre_s  # spent spinning before the segment (switchless ECALL)
+        if opool is not None and ot.ocalls:
+            t_add, h_add, blocking = yield from transitions.switchless_ocalls(self, opool, ot,
+                                                                              host)
+            trans_s += t_add
+            host_s += h_add
+        for k in range(blocking):
             self._busy(-1)
             self.vcpu.release(vreq)
-            if ot.host_s > 0:
-                yield env.timeout(ot.host_s)
-            host_s += ot.host_s
+            h_k = ot.host_s if host is None else host[k]
+            if h_k > 0:
+                yield env.timeout(h_k)
+            host_s += h_k
             t0 = env.now
             vreq = self.vcpu.request(priority=1)
             yield vreq
@@ -491,7 +480,7 @@ class _Model:
             queue_s += env.now - t0
         self._busy(-1)
         self.vcpu.release(vreq)
-        tcs.release()
+        transitions.leave(self, ot, e, tw)
         self.in_system -= 1
         rec.end_s[i] = env.now
         rec.faults[i] = faults
@@ -512,18 +501,11 @@ class _Model:
                                f"{self.capacity_pages}")
 
     # -- run --------------------------------------------------------------------------------
-    def _polling_worker(self) -> Generator[simpy.Event, Any, None]:
-        """A switchless/hotcall worker thread: holds a vCPU for the whole run (busy polling)."""
-        req = self.vcpu.request(priority=0)
-        yield req
-        self._busy(+1)
-
     def run(self) -> None:
         env = self.env
         self.warm = self.ctr.copy()
-        for workers in self.workers_total:
-            for _ in range(workers):
-                env.process(self._polling_worker())
+        self.opools, self.tpools = transitions.build_pools(self)
+        self.locks = Locks(env)
         env.process(self._snapshot())
         if self.engine is not None:
             env.process(self._ksgxd())

@@ -12,12 +12,14 @@ stream_id                       what it draws
 ``MIX + phase``                 open-loop operation types of that phase (one per arrival)
 ``THINK + phase*65536 + c``     closed-loop client ``c``'s think times in that phase
 ``CLIENT_MIX + phase*65536+c``  closed-loop client ``c``'s operation types in that phase
-``COMPUTE + op``                exponential compute-time draws of operation type ``op``
+``COMPUTE + op``                compute-time multipliers of operation type ``op``
+``HOST_TIME + op``              OCALL host-time multipliers of ``op`` (one per OCALL)
 ``PAGES + op*256 + access``     page stream of memory access ``access`` of ``op``
 ``COUNTS + op*256 + access``    per-operation page counts of that access
 ``TIMER``                       Poisson timer-interrupt counts (``timer_interrupt_mode:
                                 poisson``)
 ``EPC``                         the EPC engine's seed (its ``random`` policy)
+``WAKE + 2*enclave + side``     switchless worker wake-up latencies (side 0 OCALL, 1 ECALL)
 ==============================  =========================================================
 
 Draws happen in arrival order (open loop: VM-independent) except the timer stream, which is
@@ -34,11 +36,13 @@ ARRIVALS = 1_000
 MIX = 2_000
 TIMER = 3_000
 EPC = 4_000
+WAKE = 5_000
 THINK = 1 << 24
 CLIENT_MIX = 2 << 24
 COMPUTE = 3 << 24
 PAGES = 4 << 24
 COUNTS = 5 << 24
+HOST_TIME = 6 << 24
 
 
 def rng_for(seed: int, replication: int, stream_id: int) -> np.random.Generator:

@@ -233,6 +233,11 @@ def _notes(scn: Scenario, vms: list[VmSize]) -> list[str]:
     fewer = [vm.size for vm in vms if vm.vcpus < threads]
     if fewer:
         notes.append(f"{threads} enclave threads time-share the vCPUs of " + ", ".join(fewer))
+    workers = sum(e.switchless_workers + e.trusted_workers for e in scn.enclaves)
+    starved = [vm.size for vm in vms if workers and workers >= vm.vcpus]
+    if starved:
+        notes.append(f"{workers} switchless workers leave no vCPU for enclave threads on "
+                     + ", ".join(starved) + ": those runs fail")
     total = sum(e.size_bytes for e in scn.enclaves)
     small = [vm.size for vm in vms if vm.epc_bytes < total]
     if small:

@@ -130,6 +130,11 @@ class Region(_Spec):
     name: ItemName = Field(description="Region name, unique within its enclave.")
     size_bytes: SizeBytes = Field(alias="size", description="Region size (`64 MiB`). Rounded "
                                   "up to whole 4 KiB pages when laid out.")
+    location: Literal["enclave", "untrusted"] = Field(
+        "enclave", description="`enclave` (EPC pages) or `untrusted`: host memory the enclave "
+                               "reads or writes (not part of the enclave's size, no EPC pages "
+                               "or paging, no MEE/TME-MK penalty; LLC misses still cost DRAM "
+                               "latency).")
 
     @property
     def size_pages(self) -> int:
@@ -156,7 +161,31 @@ class Enclave(_Spec):
                         "one region `heap` spanning the whole enclave.")
     switchless_workers: int = Field(0, ge=0, le=MAX_SWITCHLESS_WORKERS,
                                     description="Untrusted worker threads serving switchless "
-                                                "OCALLs (0: switchless calls are off).")
+                                                "OCALLs (0: switchless calls are off). Each "
+                                                "holds a vCPU while it polls and sleeps when "
+                                                "idle, as `runtime` does.")
+    trusted_workers: int = Field(0, ge=0, le=MAX_SWITCHLESS_WORKERS,
+                                 description="Trusted worker threads (inside the enclave, one "
+                                             "TCS each) serving switchless/hotcall ECALLs "
+                                             "(`ecall_mode`); they poll holding a vCPU and a "
+                                             "TCS and sleep when idle. Must be fewer than "
+                                             "`threads`.")
+    runtime: Literal["intel-sdk", "open-enclave", "gramine", "occlum"] = Field(
+        "intel-sdk", description="SGX runtime, which sets how switchless calls spin, fall "
+                                 "back, sleep and wake: `intel-sdk` (spin 20000 PAUSEs, then "
+                                 "an ordinary call), `open-enclave` (no spin: ordinary call "
+                                 "when every worker is busy), `gramine` (exitless RPC queue "
+                                 "for OCALLs; no switchless ECALLs), `occlum` (no switchless "
+                                 "calls: switchless modes take the ordinary path). Also "
+                                 "sets call costs (Open Enclave's call layer), the library "
+                                 "OS's work per system call and its own EPC pages "
+                                 "(gramine, occlum): docs/model.md, runtime profiles.")
+    lvi_hardening: Literal["none", "control-flow", "full"] = Field(
+        "none", description="LVI (CVE-2020-0551) mitigation the enclave was built with: "
+                            "multiplies in-enclave compute (x1.27 control-flow, x2.86 full by "
+                            "default) and call costs on SGX1 sizes; not charged on Ice Lake "
+                            "(SGX2), which is not affected. No runtime ships hardened by "
+                            "default.")
 
     @model_validator(mode="before")
     @classmethod

@@ -55,7 +55,19 @@ def _shorthands(schema: dict[str, Any]) -> None:
         keep = {k: prop.pop(k) for k in ("description", "default", "title") if k in prop}
         defs[model]["properties"][field] = {"anyOf": [*extra, prop], **keep}
 
-    widen("Operation", "compute", {"type": "number", "minimum": 0}, text)
+    quantity = {"anyOf": [{"type": "number", "minimum": 0}, text]}
+    dist = {  # compute / ocall_host_time as a distribution (epcsim.scenario.distributions)
+        "type": "object", "additionalProperties": False, "required": ["dist"],
+        "properties": {
+            "dist": {"enum": ["fixed", "exponential", "lognormal", "gamma", "uniform",
+                              "empirical"]},
+            "mean": quantity, "low": quantity, "high": quantity,
+            "cv": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
+            "file": text, "unit": {"enum": ["s", "ms", "us", "ns", "cycles"]}},
+        "description": "A service-time distribution: {dist, mean, cv}, {dist: uniform, low, "
+                       "high} or {dist: empirical, file, unit}."}
+    widen("Operation", "compute", {"type": "number", "minimum": 0}, text, dist)
+    widen("Operation", "ocall_host_time", dist)
     widen("MemoryAccess", "pages", {"type": "integer", "minimum": 0}, text)
     widen("MemoryAccess", "pattern", {"enum": kinds})
     widen("MixtureComponent", "pattern", {"enum": kinds})

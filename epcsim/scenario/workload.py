@@ -16,6 +16,11 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from epcsim import units
+from epcsim.scenario.distributions import (
+    DistShape,
+    parse_time_quantity,
+    split_distribution,
+)
 from epcsim.scenario.fields import (
     DEFAULT_MAX_OPERATIONS,
     INPUT_FILE,
@@ -56,6 +61,7 @@ def _resolve_file(v: object, info: ValidationInfo) -> object:
 
 
 TraceFile = Annotated[str, Field(min_length=1, max_length=4096), INPUT_FILE]
+MarshalBytes = Annotated[int, Quantity("bytes", ge=0, le=2**34)]
 
 
 class PoissonArrival(_Spec):
@@ -325,8 +331,61 @@ def _work(v: object) -> object:
     return {"cycles": v}
 
 
+class LockHold(_Spec):
+    """A critical section: a named lock held for a share of the in-enclave time."""
+
+    name: ItemName = Field(description="Lock name (operations naming the same lock in the "
+                                       "same enclave contend for it).")
+    hold: Fraction01 = Field(description="Share of the operation's in-enclave compute + "
+                                         "memory time spent holding it (`30%`, `1`).")
+
+
+def _compute_quantity(v: object) -> tuple[str, float]:
+    """("cycles", n) or ("time", seconds) of a compute quantity."""
+    w = _work(v)
+    assert isinstance(w, dict)
+    if "time_s" in w:
+        return "time", float(w["time_s"])
+    try:
+        return "cycles", units.parse_cycles(w["cycles"])
+    except UnitError as exc:
+        raise _fail("quantity", exc.reason, expected=exc.expected, found=exc.found) from None
+
+
 class Operation(_Spec):
     """One operation type of the workload mix (e.g. GET, SET, a query)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _distributions(cls, data: Any, info: ValidationInfo) -> Any:
+        """`compute: {dist: ...}` and `ocall_host_time: {dist: ...}` -> mean + shape."""
+        if not isinstance(data, dict):
+            return data
+        base = (info.context or {}).get("base_dir") if info.context else None
+        out = dict(data)
+        for key, parse in (("compute", _compute_quantity),
+                           ("ocall_host_time", parse_time_quantity)):
+            v = data.get(key)
+            if isinstance(v, dict) and "dist" in v:
+                if f"{key}_dist" in data:
+                    raise _fail("distribution", f"give the distribution once: `{key}: "
+                                "{dist: ...}` or `" + key + "_dist`", expected="one of them",
+                                found="both")
+                try:
+                    (kind, mean), shape = split_distribution(v, parse, base,
+                                                             f"workload.operations.{key}")
+                except PydanticCustomError as exc:
+                    raise PydanticCustomError(exc.type, f"{key}: {exc.message_template}",
+                                              exc.context) from None
+                if key == "ocall_host_time":
+                    if kind != "time":
+                        raise _fail("distribution", "host time is a time", expected="a time "
+                                    "such as `5 us`", found=f"{mean:g} cycles")
+                    out[key] = mean
+                else:
+                    out[key] = {"cycles": mean} if kind == "cycles" else {"time_s": mean}
+                out[f"{key}_dist"] = shape
+        return out
 
     name: ItemName = Field(description="Operation name, unique in the scenario.")
     weight: Weight = Field(1.0, description="Relative share of the mix (> 0; need not sum "
@@ -345,6 +404,11 @@ class Operation(_Spec):
         "sdk", description="How OCALLs are made: `sdk` (EEXIT/EENTER), `switchless` (needs "
                            "the enclave's `switchless_workers`), `hotcall` (shared-memory "
                            "polling).")
+    ecall_mode: Literal["sdk", "switchless", "hotcall"] = Field(
+        "sdk", description="How ECALLs are made: `sdk` (EENTER/EEXIT), `switchless` or "
+                           "`hotcall` (a trusted worker, `enclaves.*.trusted_workers`, runs "
+                           "the operation while the caller spins on its vCPU; fallback to an "
+                           "ordinary ECALL as the enclave's `runtime` does).")
     compute: Annotated[Work, BeforeValidator(_work)] = Field(
         default_factory=lambda: Work.model_validate({}),
         description="Compute inside the enclave per operation: cycles (`50000 cycles` or a "
@@ -356,6 +420,33 @@ class Operation(_Spec):
                              "variable service).")
     memory: tuple[MemoryAccess, ...] = Field((), max_length=64,
                                              description="Memory accesses, per region.")
+    ecall_bytes_in: MarshalBytes = Field(0, description="Bytes copied into the enclave per "
+                                                        "ECALL (`[in]` buffers, `4 KiB`).")
+    ecall_bytes_out: MarshalBytes = Field(0, description="Bytes copied out per ECALL "
+                                                         "(`[out]` buffers).")
+    ocall_bytes_in: MarshalBytes = Field(0, description="Bytes copied out to the host per "
+                                                        "OCALL (its `[in]` buffers).")
+    ocall_bytes_out: MarshalBytes = Field(0, description="Bytes copied back into the enclave "
+                                                         "per OCALL (its `[out]` buffers). "
+                                                         "Each non-empty buffer costs "
+                                                         "`marshal_fixed_cycles` + bytes x "
+                                                         "`marshal_byte_cycles`; not in the "
+                                                         "native baseline.")
+    locks: tuple[LockHold, ...] = Field(
+        (), max_length=16,
+        description="Critical sections, e.g. `[{name: db, hold: 30%}]`: after the rest of its "
+                    "in-enclave work the operation waits for each lock (FIFO, spinning on its "
+                    "vCPU) and holds it for its share; the native baseline holds the same "
+                    "locks. Shares sum to at most 1.")
+    compute_dist: DistShape | None = Field(
+        None, description="Shape of the compute time, set from `compute: {dist: "
+                          "fixed|exponential|lognormal|gamma|uniform, mean, cv}` (`low`/`high` "
+                          "for uniform) or `{dist: empirical, file, unit}`; drawn per "
+                          "operation with mean `compute`. An assumption unless you measured "
+                          "it: docs/model.md, service-time distributions.")
+    ocall_host_time_dist: DistShape | None = Field(
+        None, description="Shape of the host time of each OCALL, set from `ocall_host_time: "
+                          "{dist: ...}` (same forms as `compute`); drawn per OCALL.")
 
 
 class Phase(_Spec):

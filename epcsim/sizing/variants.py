@@ -3,6 +3,7 @@ into a loaded scenario, through the scenario's own validation.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -98,14 +99,17 @@ def apply_variant(scenario: Any, load_ops_s: float | None, variant: Mapping[str,
     assignments = variant_assignments(scenario, load_ops_s, variant)
     if vm_size is not None and vm_size in list(getattr(scenario.vm, "sizes", ())):
         assignments["vm.sizes"] = [vm_size]
+    where = (f"sizing variant {dict(variant)!r}"
+             + (f" at {load_ops_s:,.6g} ops/s" if load_ops_s is not None else "")
+             + (f" on {vm_size}" if vm_size else ""))
     try:
         return apply_point(scenario, assignments)
+    except ScenarioError as exc:  # the scenario layer located it already: name the variant
+        raise ScenarioError([dataclasses.replace(p, message=f"{where}: {p.message}")
+                             for p in exc.problems]) from None
     except ValidationError as exc:
         from epcsim.scenario import Scenario
 
-        where = (f"sizing variant {dict(variant)!r}"
-                 + (f" at {load_ops_s:,.6g} ops/s" if load_ops_s is not None else "")
-                 + (f" on {vm_size}" if vm_size else ""))
         problems = [Problem(f"{where}: {issue.message}",
                             key_path=".".join(str(p) for p in issue.path) or None,
                             expected=issue.expected, found=issue.found)

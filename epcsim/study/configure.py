@@ -31,7 +31,10 @@ from epcsim.model import (
     SimulationSettings,
     VmConfig,
 )
+from epcsim.model.runtimes import footprint_mib
+from epcsim.model.servicetime import ServiceDist, normalised_samples
 from epcsim.reference.catalog import VmSize
+from epcsim.reference.cost_parameters import default_costs
 from epcsim.scenario import Scenario
 from epcsim.traces.io import read_arrival_times
 from epcsim.units import PAGE_BYTES
@@ -63,6 +66,26 @@ def _pages_spec(pages: Any) -> int | dict[str, Any]:
     return {k: v for k, v in pages.model_dump().items() if v is not None}
 
 
+def service_dist(shape: Any, where: str) -> ServiceDist | None:
+    """The model's :class:`ServiceDist` of a scenario ``DistShape`` (``None`` stays ``None``);
+    an empirical file is read again (bounded) and normalised to mean 1."""
+    if shape is None:
+        return None
+    if shape.dist == "empirical":
+        from epcsim.scenario.distributions import read_samples
+
+        _mean, samples = normalised_samples(read_samples(shape.file, where))
+        return ServiceDist(kind="empirical", samples=samples)
+    return ServiceDist(kind=shape.dist, cv=float(shape.cv), low=float(shape.low_ratio),
+                       high=float(shape.high_ratio))
+
+
+def _libos_region(runtime: str, costs: dict[str, float]) -> tuple[RegionConfig, ...]:
+    """The library OS's own pages (gramine, occlum), added after the enclave's regions."""
+    mib = footprint_mib(runtime, costs)
+    return (RegionConfig(name="libos", pages=pages_of(int(mib * 2**20))),) if mib > 0 else ()
+
+
 def model_config(scenario: Scenario, vm: VmSize) -> ModelConfig:
     """The timing model's input for ``scenario`` (sweep applied) on ``vm``."""
     sim = scenario.simulation
@@ -70,17 +93,24 @@ def model_config(scenario: Scenario, vm: VmSize) -> ModelConfig:
     vm_config = VmConfig.from_vm_size(vm, clock=clock)
     if sim.llc_bytes is not None:
         vm_config = dataclasses.replace(vm_config, llc_bytes=int(sim.llc_bytes))
+    costs = {**default_costs(), **dict(scenario.costs)}
     enclaves = tuple(
         EnclaveConfig(
             name=e.name,
-            regions=tuple(RegionConfig(name=r.name, pages=pages_of(r.size_bytes))
-                          for r in e.regions),
+            regions=tuple(RegionConfig(name=r.name, pages=pages_of(r.size_bytes),
+                                       untrusted=r.location == "untrusted")
+                          for r in e.regions) + _libos_region(e.runtime, costs),
             threads=e.threads,
             size_pages=max(pages_of(e.size_bytes),
-                           sum(pages_of(r.size_bytes) for r in e.regions)),
+                           sum(pages_of(r.size_bytes) for r in e.regions
+                               if r.location == "enclave"))
+            + sum(r.pages for r in _libos_region(e.runtime, costs)),
             edmm=e.edmm,
             paging=e.paging,
             switchless_workers=e.switchless_workers,
+            trusted_workers=e.trusted_workers,
+            runtime=e.runtime,
+            lvi_hardening=e.lvi_hardening,
         )
         for e in scenario.enclaves)
     only_enclave = scenario.enclaves[0].name if len(scenario.enclaves) == 1 else None
@@ -94,9 +124,19 @@ def model_config(scenario: Scenario, vm: VmSize) -> ModelConfig:
             ocall_host_time_s=float(op.ocall_host_time_s),
             ocall_blocking=op.ocall_blocking,
             call_mode=op.call_mode,
+            ecall_mode=op.ecall_mode,
+            ecall_bytes_in=int(op.ecall_bytes_in),
+            ecall_bytes_out=int(op.ecall_bytes_out),
+            ocall_bytes_in=int(op.ocall_bytes_in),
+            ocall_bytes_out=int(op.ocall_bytes_out),
+            locks=tuple((lk.name, float(lk.hold)) for lk in op.locks),
             compute_cycles=float(op.compute.cycles),
             compute_s=float(op.compute.time_s),
             compute_distribution=op.compute_distribution,
+            compute_dist=service_dist(op.compute_dist,
+                                      f"workload.operations.{op.name}.compute"),
+            host_time_dist=service_dist(op.ocall_host_time_dist,
+                                        f"workload.operations.{op.name}.ocall_host_time"),
             memory=tuple(
                 MemoryAccessConfig(
                     region=m.region,

@@ -1,0 +1,146 @@
+"""Switchless and hotcall ECALLs/OCALLs against hand-computed limiting cases.
+
+Each case is a two- or one-operation trace on a VM with spare vCPUs, timer interrupts off,
+so every latency is a sum of documented costs: the runtime's spin-then-fallback rule, the
+worker's sleep after idle polling and its wake-up (epcsim.model.transitions).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from epcsim.model import simulate
+from epcsim.model.config import (
+    ArrivalConfig,
+    EnclaveConfig,
+    ModelConfig,
+    OperationConfig,
+    RegionConfig,
+    SimulationSettings,
+    VmConfig,
+)
+from epcsim.reference.cost_parameters import default_costs
+
+HZ = 3.7e9
+C = default_costs()
+COMPUTE_S = 5e-3
+PAUSE_S = C["pause_cycles"] / HZ
+ECALL_S = C["ecall_cycles"] / HZ
+SL_ECALL_S = C["switchless_ecall_latency_s"]
+
+
+def _cfg(times: tuple[float, ...], runtime: str = "intel-sdk", mode: str = "switchless",
+         ecalls: int = 1, ocalls: int = 0, call_mode: str = "sdk", uworkers: int = 0,
+         tworkers: int = 1, duration: float = 0.3, threads: int = 2) -> ModelConfig:
+    return ModelConfig(
+        vm=VmConfig(name="t", vcpus=8, clock_hz=HZ, sgx_generation=1, epc_pages=16384),
+        enclaves=(EnclaveConfig(name="e", regions=(RegionConfig("heap", 16),), threads=threads,
+                                switchless_workers=uworkers, trusted_workers=tworkers,
+                                runtime=runtime),),
+        operations=(OperationConfig(name="op", ecalls=ecalls, ecall_mode=mode, ocalls=ocalls,
+                                    call_mode=call_mode, compute_s=COMPUTE_S),),
+        arrival=ArrivalConfig(kind="trace", timestamps_s=times),
+        settings=SimulationSettings(duration_s=duration, timer_interrupts=False),
+    )
+
+
+def _latencies(cfg: ModelConfig) -> tuple[np.ndarray, dict]:
+    r = simulate(cfg)
+    return r.arrays["latency_s"], r.metrics
+
+
+def test_switchless_ecall_on_a_polling_worker_costs_the_switchless_latency() -> None:
+    lat, _ = _latencies(_cfg((0.0,), ecalls=1000))
+    assert lat[0] == pytest.approx(1000 * SL_ECALL_S + COMPUTE_S, rel=1e-9)
+    lat_sdk, _ = _latencies(_cfg((0.0,), mode="sdk", ecalls=1000))
+    assert lat_sdk[0] == pytest.approx(1000 * ECALL_S + COMPUTE_S, rel=1e-9)
+
+
+def test_sdk_caller_spins_retries_before_fallback_pauses_then_falls_back() -> None:
+    # op 2 arrives while the only worker runs op 1 (5 ms > the 0.76 ms spin budget)
+    lat, m = _latencies(_cfg((0.0, 1e-4)))
+    t_fb = C["sdk_sl_retries_before_fallback"] * PAUSE_S
+    assert lat[1] == pytest.approx(t_fb + ECALL_S + COMPUTE_S, rel=1e-9)
+    assert m["switchless_fallbacks_per_s"] * 0.3 == pytest.approx(1)
+
+
+def test_open_enclave_caller_falls_back_at_once() -> None:
+    lat, _ = _latencies(_cfg((0.0, 1e-4), runtime="open-enclave"))
+    oe_ecall_s = (C["ecall_cycles"] + C["oe_extra_call_cycles"]) / HZ  # OE's call layer
+    assert lat[1] == pytest.approx(oe_ecall_s + COMPUTE_S, rel=1e-9)
+
+
+def test_sdk_caller_served_when_the_worker_frees_up_inside_the_budget() -> None:
+    # op 2 arrives 0.2 ms before op 1 ends: it waits 0.2 ms, then runs on the worker
+    t2 = SL_ECALL_S + COMPUTE_S - 2e-4
+    lat, m = _latencies(_cfg((0.0, t2)))
+    assert lat[1] == pytest.approx(2e-4 + SL_ECALL_S + COMPUTE_S, rel=1e-6)
+    assert m["switchless_fallbacks_per_s"] == 0
+
+
+def test_idle_worker_sleeps_and_is_woken_at_futex_plus_eenter_cost() -> None:
+    lat, m = _latencies(_cfg((0.0, 0.1)))
+    wake = C["futex_wake_latency_s"] + ECALL_S
+    assert lat[1] == pytest.approx(wake + SL_ECALL_S + COMPUTE_S, rel=1e-9)
+    # the worker held a vCPU only while running op 1 and polling before its sleep
+    t_sleep = C["sdk_sl_retries_before_sleep"] * (C["pause_cycles"]
+                                                  + C["switchless_poll_cycles"]) / HZ
+    busy_worker_s = 2 * (SL_ECALL_S + COMPUTE_S) + 2 * t_sleep  # no vCPU while waking
+    callers_s = 2 * (SL_ECALL_S + COMPUTE_S) + wake
+    assert m["vcpu_utilisation"] * 8 * 0.3 == pytest.approx(busy_worker_s + callers_s,
+                                                            rel=1e-6)
+
+
+def test_hotcall_workers_never_sleep() -> None:
+    _, m = _latencies(_cfg((0.0,), mode="hotcall"))
+    # the responder's vCPU is busy for the whole run, the caller's for the one operation
+    ecall = 1 * C["hotcall_cycles"] / HZ
+    assert m["vcpu_utilisation"] * 8 * 0.3 == pytest.approx(0.3 + ecall + COMPUTE_S,
+                                                            rel=1e-6)
+
+
+def test_gramine_ocalls_queue_behind_a_busy_rpc_thread_instead_of_falling_back() -> None:
+    cfg = _cfg((0.0, 1e-4), runtime="gramine", mode="sdk", ecalls=1, ocalls=1,
+               call_mode="switchless", uworkers=1, tworkers=0)
+    cfg = ModelConfig(**{**cfg.__dict__, "operations": (OperationConfig(
+        name="op", ecalls=1, ocalls=1, call_mode="switchless", compute_s=0.0,
+        ocall_host_time_s=COMPUTE_S),)})
+    lat, m = _latencies(cfg)
+    sl = C["switchless_ocall_latency_s"]
+    libos = C["libos_syscall_cycles"] / HZ  # Gramine's in-enclave work per system call
+    assert lat[0] == pytest.approx(ECALL_S + libos + sl + COMPUTE_S, rel=1e-9)
+    # op 2 waits for op 1's OCALL to finish (well past any SDK spin budget), no fallback
+    assert lat[1] == pytest.approx(lat[0] - 1e-4 + sl + COMPUTE_S, rel=1e-9)
+    native = simulate(cfg, native=True).arrays["latency_s"]
+    assert native[0] == pytest.approx(C["linux_syscall_cycles"] / HZ + COMPUTE_S, rel=1e-9)
+    assert m["switchless_fallbacks_per_s"] == 0
+
+
+SCENARIO = """
+name: bad
+vm: {sizes: [DC2s_v3]}
+enclaves:
+  - {name: e, size: 4 MiB, threads: 4, trusted_workers: %d, switchless_workers: %d}
+workload:
+  arrival: {kind: poisson, rate: 100/s}
+  operations:
+    - {name: op, ecalls: 1, ecall_mode: hotcall, compute: 10 us}
+"""
+
+
+@pytest.mark.parametrize("tw, uw, words", [(0, 0, "trusted workers"),
+                                           (1, 1, "leave no vCPU")])
+def test_check_refuses_hotcall_without_workers_and_too_many_workers(
+        tmp_path: Path, tw: int, uw: int, words: str) -> None:
+    f = tmp_path / "s.yaml"
+    f.write_text(SCENARIO % (tw, uw))
+    p = subprocess.run([sys.executable, "-m", "epcsim", "check", str(f)],
+                       capture_output=True, text=True)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert words in p.stdout + p.stderr
+    assert "Traceback" not in p.stderr

@@ -61,7 +61,8 @@ from epcsim.model.config import ModelConfig, validate
 from epcsim.model.metrics import RunResult, summarise
 from epcsim.model.records import Counters, Records
 from epcsim.model.run_costs import run_costs
-from epcsim.model.startup import build_enclaves, usable_epc_pages
+from epcsim.model.paging import EnclaveLocks, PagingCosts, reclaim_batch_cost
+from epcsim.model.startup import build_enclaves, teardown_s, usable_epc_pages
 
 
 class _Model:
@@ -74,6 +75,9 @@ class _Model:
         self.seed = seed
         self.replication = replication
         self.costs = costs = run_costs(config)
+        self.pg = PagingCosts.from_costs(costs.raw, config.vm.clock_hz, config.settings.host)
+        self.locks = EnclaveLocks(len(config.enclaves))
+        self.ssbd = 1.0 if native else costs.raw["ssbd_slowdown"]
         self.env = simpy.Environment()
         self.notes: list[str] = []
         s = config.settings
@@ -109,6 +113,7 @@ class _Model:
         self._busy_t = 0.0
         self.engine: EpcEngineLike | None = None
         self.startup_s = [0.0] * self.n_enclaves
+        self.teardown_s = [0.0] * self.n_enclaves
         self.capacity_pages = 0
         self.max_resident_pages = 0
         any_memory = any(op.memory for op in config.operations)
@@ -117,7 +122,8 @@ class _Model:
             if self.capacity_pages <= costs.high_watermark_pages + costs.reclaim_batch_pages:
                 raise EpcsimError(
                     f"{config.vm.name}: the EPC left for enclave pages ({self.capacity_pages} "
-                    f"pages after SECS/TCS/SSA pages) is too small for the reclaimer "
+                    f"pages after SECS/TCS/SSA/VA and platform-enclave pages) is too small for "
+                    f"the reclaimer "
                     f"(needs more than {costs.high_watermark_pages + costs.reclaim_batch_pages})")
             factory = engine_factory or _default_engine_factory
             self.engine = factory(
@@ -128,6 +134,7 @@ class _Model:
                 reclaim_batch_pages=costs.reclaim_batch_pages,
                 low_watermark_pages=costs.low_watermark_pages,
                 high_watermark_pages=costs.high_watermark_pages,
+                va_pages=False,  # allocated at build, taken out of capacity_pages
             )
             build = build_enclaves(self.engine, config, costs, self.edmm)
             self.startup_s = build.startup_s
@@ -204,17 +211,20 @@ class _Model:
                         stuck = True
                         break
                     continue  # a scan that only gave young pages a second chance
-                cost = 0.0
-                for e, v in enumerate(victims):
-                    if v == 0 or self.eleos[e]:
-                        continue  # Eleos-style: the enclave's own software eviction, paid per fault
-                    cost += v * c.evict_page_s + c.etrack_s
-                    if self.running[e]:
-                        cost += c.ipi_s
-                        self.ctr.ipis += 1
-                        self.ctr.aex += self.running[e]
-                        self.ctr.ipi_aex += self.running[e]
-                        self.epoch[e] += 1
+                # Eleos-style enclaves evict in software, paid per fault: skipped here.
+                h0 = sum(self.locks.hold_s)
+                w0 = sum(self.locks.wait_s)
+                bc = reclaim_batch_cost(self.locks, env.now, victims, self.running, self.eleos,
+                                        self.pg, self.settings.sgx_driver)
+                cost = bc.duration_s
+                self.ctr.lock_hold_s += sum(self.locks.hold_s) - h0
+                self.ctr.lock_wait_s += sum(self.locks.wait_s) - w0
+                self.ctr.ipis += bc.ipi_rounds
+                for e, k in enumerate(bc.forced_exits):
+                    if k:
+                        self.ctr.aex += k * self.running[e]
+                        self.ctr.ipi_aex += k * self.running[e]
+                        self.epoch[e] += k
                 self.ctr.evictions += n
                 self.ctr.batches += 1
                 if cost > 0:
@@ -427,12 +437,23 @@ class _Model:
             else:
                 ctr.aex += faults
                 fault_time = (faults - augments) * ot.fault_s + augments * ot.edmm_fault_s
+                # The enclave lock: held across each fault's handler + ELDU (or EAUG).
+                hold = (faults - augments) * self.pg.fault_lock_s \
+                    + augments * self.pg.augment_lock_s
+                lock_wait = self.locks.acquire(e, env.now, hold)
+                ctr.lock_hold_s += hold
+                ctr.lock_wait_s += lock_wait
+                fault_time += lock_wait
             paging_s = wait_s + fault_time
         else:
             ctr.touches += touches
         trans_s = ot.ecall_s
         host_s = 0.0
+        if self.ssbd != 1.0:  # SSBD is always on in enclave mode
+            compute_s *= self.ssbd
+            mem_s *= self.ssbd
         inside_s = compute_s + mem_s
+        n_timer = 0.0
         if self.timer_on and inside_s > 0:
             lam = inside_s * c.timer_hz
             n_timer = lam if self.timer_expected else float(self.timer_rng.poisson(lam))
@@ -458,7 +479,12 @@ class _Model:
         ocall_trans = c.syscall_s if self.native else c.ocall_s
         trans_s += sdk_inline * ocall_trans + blocking * ocall_trans
         host_s += sdk_inline * ot.host_s
-        seg = trans_s + compute_s + mem_s + fault_time + host_s - done_s
+        n_touch = len(pages) if pages is not None else touches
+        tlb = ot.tlb
+        tlb_s = tlb.seconds(n_touch, ot.tlb_entries, ot.tlb_mid_flushes + faults + n_timer
+                            + sdk_inline + blocking)
+        refill_s = 0.5 * tlb.cold_refill_walks(n_touch) * tlb.walk_s if tlb.flushes else 0.0
+        seg = trans_s + compute_s + mem_s + fault_time + host_s + tlb_s - done_s
         self.running[e] += 1
         ep0 = self.epoch[e]
         if seg > 0:
@@ -466,9 +492,11 @@ class _Model:
         while self.epoch[e] != ep0:
             hits = self.epoch[e] - ep0
             ep0 = self.epoch[e]
-            extra = hits * (c.aex_s + c.eresume_s)
+            extra = hits * self.pg.forced_exit_s
+            refill = min(hits * refill_s, max(0.0, n_touch * tlb.walk_s - tlb_s))
             trans_s += extra
-            yield env.timeout(extra)
+            tlb_s += refill
+            yield env.timeout(extra + refill)
         self.running[e] -= 1
         if switchless:
             self.workers_busy[e] += 1
@@ -499,6 +527,7 @@ class _Model:
         rec.memory_s[i] = mem_s
         rec.transitions_s[i] = trans_s
         rec.paging_s[i] = paging_s
+        rec.tlb_s[i] = tlb_s
         rec.queueing_s[i] = queue_s
         ctr.completed += 1
 
@@ -538,6 +567,9 @@ class _Model:
                 env.process(self._open_driver(k, start, end))
         env.run(until=self.settings.duration_s)
         self._account_busy()
+        if self.engine is not None:
+            self.teardown_s = teardown_s(
+                self.cfg, [self.engine.resident_pages(e) for e in range(self.n_enclaves)])
 
 
 def simulate(config: ModelConfig, replication: int = 0, seed: int = 0, *, native: bool = False,

@@ -81,6 +81,11 @@ class PagingCosts:
         )
 
 
+    def fault_hold_s(self, faults: int, augments: int) -> float:
+        """Lock hold of an operation's ``faults``, ``augments`` of them EDMM first touches."""
+        return (faults - augments) * self.fault_lock_s + augments * self.augment_lock_s
+
+
 class EnclaveLocks:
     """One mutex per enclave as a busy-until time (seconds of simulated time).
 
@@ -122,11 +127,14 @@ class EnclaveLocks:
 @dataclass
 class BatchCost:
     """What one ksgxd batch costs: its duration (seconds, ksgxd's vCPU busy), the IPI rounds
-    it sent and the forced exits it causes per enclave (per running thread)."""
+    it sent, the forced exits it causes per enclave (per running thread) and the time it
+    held and waited for enclave locks (seconds)."""
 
     duration_s: float
     ipi_rounds: int
     forced_exits: list[int]
+    lock_hold_s: float = 0.0
+    lock_wait_s: float = 0.0
 
 
 def reclaim_batch_cost(locks: EnclaveLocks, now: float, victims: Sequence[int],
@@ -136,15 +144,18 @@ def reclaim_batch_cost(locks: EnclaveLocks, now: float, victims: Sequence[int],
 
     ``running[e]``: threads of enclave ``e`` running (in the enclave) now; ``skip[e]``: the
     enclave pages itself (Eleos-style), nothing is charged. Enclaves are processed in the
-    order their locks become free; for each, the unlocked work (backing allocation and, upstream, the per-page
-    shootdown rounds) runs first, then the locked hold (EBLOCK + EWB per page, ETRACK, and one
-    IPI round when threads are running). ``isgx`` holds the lock for all of it and runs
-    ETRACK unconditionally. Each running thread is forced out once per shootdown and once for
-    the ETRACK IPI.
+    order their locks become free; for each, the unlocked work (backing allocation and,
+    upstream, the per-page shootdown rounds) runs first, then the locked hold (EBLOCK + EWB
+    per page, ETRACK, and one IPI round when threads are running). ``isgx`` holds the lock
+    for all of it. ETRACK is charged once per enclave per batch under both drivers (isgx
+    runs it unconditionally; upstream after the first EWB returns NOT_TRACKED, which in
+    practice is once per enclave per batch). Each running thread is forced out once per
+    shootdown and once for the ETRACK IPI.
     """
     t = now
     rounds = 0
     forced = [0] * len(victims)
+    held = waited = 0.0
     # ksgxd sleeps on a held mutex; the enclave whose lock frees first is served first.
     order = sorted((e for e, v in enumerate(victims) if v and not skip[e]),
                    key=lambda e: locks.free_at[e])
@@ -159,8 +170,12 @@ def reclaim_batch_cost(locks: EnclaveLocks, now: float, victims: Sequence[int],
         else:
             unlocked += shoot * pc.ipi_round_s
         t += unlocked
-        t += locks.acquire(e, t, locked, pc.fault_lock_s) + locked
+        wait = locks.acquire(e, t, locked, pc.fault_lock_s)
+        t += wait + locked
+        held += locked
+        waited += wait
         if r:
             rounds += shoot + 1
             forced[e] = shoot + 1
-    return BatchCost(duration_s=t - now, ipi_rounds=rounds, forced_exits=forced)
+    return BatchCost(duration_s=t - now, ipi_rounds=rounds, forced_exits=forced,
+                     lock_hold_s=held, lock_wait_s=waited)

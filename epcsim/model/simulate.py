@@ -5,26 +5,23 @@ What it models (docs/model.md has every mechanism, assumption and cost with its 
 - **VM**: vCPUs are one SimPy ``PriorityResource`` (ksgxd has priority over enclave
   threads); the busy-vCPU time is integrated for utilisation. Costs in cycles are converted
   with the run's clock.
-- **Enclaves**: the TCS count bounds the threads inside each enclave (a FIFO pool that
-  costs an event only when a thread has to wait); an operation holds a TCS from start to
-  end. Enclaves are built before t = 0 (:mod:`epcsim.model.startup`); their
-  build time is reported as ``enclave_startup_s``, not simulated.
+- **Enclaves**: the TCS count bounds the threads inside each enclave (a FIFO pool, an event
+  only when a thread waits); an operation holds a TCS from start to end. Enclaves are built
+  before t = 0 (:mod:`epcsim.model.startup`: ``enclave_startup_s``, not simulated).
 - **Operation lifecycle** (one SimPy event per phase, never per page): wait for a thread,
   wait for a vCPU; hand the operation's page touches to the EPC engine in one ``touch``
   call; when no page is free the thread spins on its vCPU until ksgxd frees a batch and
   retries from where it stopped (the fault path never reclaims); then one timeout for
-  ECALLs + compute + memory time + fault handling + timer AEXs + SDK OCALLs; IPI-forced
-  AEXs that hit the thread during that timeout are paid in a catch-up timeout; switchless or
-  hotcall OCALLs take one timeout with a worker; blocking OCALLs release the vCPU for their
-  host time and queue for it again.
-- **Memory time**: LLC misses = touches x cache lines per page x miss fraction; dependent
-  misses are serialised at (DRAM latency + penalty); independent misses overlap
-  ``memory_level_parallelism`` at a time. Penalty: SGX1 MEE on every miss (EPC memory),
-  SGX2 TME-MK only on dependent misses, native none.
-- **ksgxd**: sleeps until free pages < low watermark, takes a vCPU (or the vCPU of a thread
-  spinning in the fault path, which cannot progress anyway), reclaims batches (EBLOCK + EWB
-  per page, ETRACK per enclave, an IPI when threads of the enclave are running: each such
-  thread pays AEX + ERESUME) until the high watermark, waking spinning threads per batch.
+  ECALLs + compute + memory + faults + enclave-lock wait + timer AEXs + SDK OCALLs + TLB
+  walks (:mod:`epcsim.model.tlb`); IPI-forced AEXs during it are paid in a catch-up
+  timeout; switchless/hotcall OCALLs take one timeout with a worker; blocking OCALLs
+  release the vCPU for their host time and queue for it again.
+- **Memory time**: LLC misses (dependent ones serialised, independent ones overlapping
+  ``memory_level_parallelism``) at DRAM latency + penalty (SGX1 MEE on every miss, SGX2
+  TME-MK on dependent misses, native none), times ``ssbd_slowdown`` in the enclave.
+- **ksgxd**: sleeps until free pages < low watermark, takes a vCPU (or a spinning thread's),
+  reclaims batches until the high watermark (costs, enclave lock and TLB shootdowns per
+  evicted page: :mod:`epcsim.model.paging`), waking spinning threads per batch.
 - **Timer interrupts**: an operation's in-enclave time t (compute + memory) gets
   ``t x timer_interrupt_hz`` AEX + ERESUME costs, as an expected value or a Poisson count.
 - **Native baseline** (``native=True``): no ECALL/OCALL transitions (an OCALL is a plain
@@ -59,10 +56,10 @@ from epcsim.model.components import (
 )
 from epcsim.model.config import ModelConfig, validate
 from epcsim.model.metrics import RunResult, summarise
+from epcsim.model.paging import EnclaveLocks, PagingCosts, reclaim_batch_cost
 from epcsim.model.records import Counters, Records
 from epcsim.model.run_costs import run_costs
-from epcsim.model.paging import EnclaveLocks, PagingCosts, reclaim_batch_cost
-from epcsim.model.startup import build_enclaves, teardown_s, usable_epc_pages
+from epcsim.model.startup import build_enclaves, usable_epc_pages
 
 
 class _Model:
@@ -113,7 +110,6 @@ class _Model:
         self._busy_t = 0.0
         self.engine: EpcEngineLike | None = None
         self.startup_s = [0.0] * self.n_enclaves
-        self.teardown_s = [0.0] * self.n_enclaves
         self.capacity_pages = 0
         self.max_resident_pages = 0
         any_memory = any(op.memory for op in config.operations)
@@ -122,8 +118,7 @@ class _Model:
             if self.capacity_pages <= costs.high_watermark_pages + costs.reclaim_batch_pages:
                 raise EpcsimError(
                     f"{config.vm.name}: the EPC left for enclave pages ({self.capacity_pages} "
-                    f"pages after SECS/TCS/SSA/VA and platform-enclave pages) is too small for "
-                    f"the reclaimer "
+                    f"pages after SECS/TCS/SSA/VA/platform pages) is too small for the reclaimer "
                     f"(needs more than {costs.high_watermark_pages + costs.reclaim_batch_pages})")
             factory = engine_factory or _default_engine_factory
             self.engine = factory(
@@ -211,20 +206,16 @@ class _Model:
                         stuck = True
                         break
                     continue  # a scan that only gave young pages a second chance
-                # Eleos-style enclaves evict in software, paid per fault: skipped here.
-                h0 = sum(self.locks.hold_s)
-                w0 = sum(self.locks.wait_s)
                 bc = reclaim_batch_cost(self.locks, env.now, victims, self.running, self.eleos,
                                         self.pg, self.settings.sgx_driver)
                 cost = bc.duration_s
-                self.ctr.lock_hold_s += sum(self.locks.hold_s) - h0
-                self.ctr.lock_wait_s += sum(self.locks.wait_s) - w0
+                self.ctr.lock_hold_s += bc.lock_hold_s
+                self.ctr.lock_wait_s += bc.lock_wait_s
                 self.ctr.ipis += bc.ipi_rounds
                 for e, k in enumerate(bc.forced_exits):
-                    if k:
-                        self.ctr.aex += k * self.running[e]
-                        self.ctr.ipi_aex += k * self.running[e]
-                        self.epoch[e] += k
+                    self.ctr.aex += k * self.running[e]
+                    self.ctr.ipi_aex += k * self.running[e]
+                    self.epoch[e] += k
                 self.ctr.evictions += n
                 self.ctr.batches += 1
                 if cost > 0:
@@ -438,8 +429,7 @@ class _Model:
                 ctr.aex += faults
                 fault_time = (faults - augments) * ot.fault_s + augments * ot.edmm_fault_s
                 # The enclave lock: held across each fault's handler + ELDU (or EAUG).
-                hold = (faults - augments) * self.pg.fault_lock_s \
-                    + augments * self.pg.augment_lock_s
+                hold = self.pg.fault_hold_s(faults, augments)
                 lock_wait = self.locks.acquire(e, env.now, hold)
                 ctr.lock_hold_s += hold
                 ctr.lock_wait_s += lock_wait
@@ -479,11 +469,10 @@ class _Model:
         ocall_trans = c.syscall_s if self.native else c.ocall_s
         trans_s += sdk_inline * ocall_trans + blocking * ocall_trans
         host_s += sdk_inline * ot.host_s
-        n_touch = len(pages) if pages is not None else touches
-        tlb = ot.tlb
+        n_touch, tlb = len(pages) if pages is not None else touches, ot.tlb
         tlb_s = tlb.seconds(n_touch, ot.tlb_entries, ot.tlb_mid_flushes + faults + n_timer
                             + sdk_inline + blocking)
-        refill_s = 0.5 * tlb.cold_refill_walks(n_touch) * tlb.walk_s if tlb.flushes else 0.0
+        refill_s = tlb.refill_s(n_touch)  # per IPI-forced exit (TLB: :mod:`epcsim.model.tlb`)
         seg = trans_s + compute_s + mem_s + fault_time + host_s + tlb_s - done_s
         self.running[e] += 1
         ep0 = self.epoch[e]
@@ -567,9 +556,7 @@ class _Model:
                 env.process(self._open_driver(k, start, end))
         env.run(until=self.settings.duration_s)
         self._account_busy()
-        if self.engine is not None:
-            self.teardown_s = teardown_s(
-                self.cfg, [self.engine.resident_pages(e) for e in range(self.n_enclaves)])
+
 
 
 def simulate(config: ModelConfig, replication: int = 0, seed: int = 0, *, native: bool = False,

@@ -60,6 +60,11 @@ class TlbModel:
         d = min(touches, self.footprint_pages)
         return min(d, self.reach_pages) * (1.0 - self.capacity_miss_ratio)
 
+    def refill_s(self, touches: float) -> float:
+        """Seconds of walks after a flush in the middle of the operation (half a refill);
+        0 without flushes."""
+        return 0.5 * self.cold_refill_walks(touches) * self.walk_s if self.flushes else 0.0
+
     def walks(self, touches: float, entries: float, mid_flushes: float) -> float:
         """Page walks of one operation: ``entries`` flushes at its start (ECALL entries that
         start it cold: 0 or 1) and ``mid_flushes`` flushes during it (SGX only)."""

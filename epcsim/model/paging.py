@@ -157,8 +157,11 @@ def reclaim_batch_cost(locks: EnclaveLocks, now: float, victims: Sequence[int],
     forced = [0] * len(victims)
     held = waited = 0.0
     # ksgxd sleeps on a held mutex; the enclave whose lock frees first is served first.
-    order = sorted((e for e, v in enumerate(victims) if v and not skip[e]),
-                   key=lambda e: locks.free_at[e])
+    if len(victims) == 1:
+        order = [0] if victims[0] and not skip[0] else []
+    else:
+        order = sorted((e for e, v in enumerate(victims) if v and not skip[e]),
+                       key=lambda e: locks.free_at[e])
     for e in order:
         v = victims[e]
         r = running[e]

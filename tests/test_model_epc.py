@@ -114,9 +114,9 @@ def test_enclave_startup_grows_with_size_and_jumps_beyond_the_epc() -> None:
     s5, s10 = startup(5_000), startup(10_000)
     assert s10 - s5 == pytest.approx(5_000 * per_page, rel=1e-9)
     s30 = startup(30_000)
-    capacity = 20_000 - 1 - 4 * 3
-    ewb_s = (500 + 12_000) / 3.7e9
-    # Beyond the EPC every extra page also pays an EWB (plus ETRACKs and VA pages).
+    capacity = 20_000 - 1 - 4 * 3 - 59  # SECS, TCS + 2 SSA per thread, ceil(30,001 / 512) VA
+    ewb_s = (500 + 7_000 + 2_000) / 3.7e9  # EBLOCK + EWB + backing allocation
+    # Beyond the EPC every extra page also pays the eviction path (plus ETRACKs).
     assert s30 - s10 >= 20_000 * per_page + (30_000 - capacity) * ewb_s
     assert s30 - s10 <= 20_000 * per_page + (30_000 - capacity) * ewb_s * 1.05
     # SGX2 with EDMM: nothing but the control pages is added at build time.

@@ -69,13 +69,13 @@ def test_conservation_components_and_capacity_hold(cfg: ModelConfig, native: boo
     a = r.arrays
     done = ~np.isnan(a["end_s"])
     parts = sum(a[f"{p}_s"][done] for p in ("compute", "memory", "transitions", "paging",
-                                              "queueing"))
+                                              "tlb", "queueing"))
     np.testing.assert_allclose(parts, a["latency_s"][done], rtol=1e-9, atol=1e-12)
     assert (a["latency_s"][done] >= 0).all()
     assert 0 <= m["vcpu_utilisation"] <= 1 + 1e-9
     if a["latency_s"][done & a["measured"]].sum() > 0:  # else the shares are NaN (0/0)
         total = sum(m[f"share_{p}"] for p in ("compute", "memory", "transitions", "paging",
-                                              "queueing"))
+                                              "tlb", "queueing"))
         assert math.isclose(total, 1.0, abs_tol=1e-9)
     if native:
         assert m["epc_faults_per_s"] == 0 and m["aex_per_s"] == 0

@@ -60,7 +60,7 @@ def test_run_writes_results_with_documented_columns(tmp_path: Path,
     assert not missing
     assert set(summary["status"]) == {"ok"}
     shares = summary[["share_compute", "share_memory", "share_transitions", "share_paging",
-                      "share_queueing"]].sum(axis=1)
+                      "share_tlb", "share_queueing"]].sum(axis=1)
     assert shares.to_numpy() == pytest.approx(1.0, abs=1e-9)
     by_size = summary.groupby("vm_size")["epc_faults_per_s"].mean()
     # The 80 MiB working set pages on DC2s_v2 (56 MiB EPC) and fits DC4s_v2 (112 MiB).

@@ -18,6 +18,7 @@ from epcsim.model.records import Counters
 from epcsim.model.run_costs import RunCosts
 from epcsim.model.runtimes import enclave_profile
 from epcsim.model.servicetime import MultiplierFeed, ServiceDist
+from epcsim.model.tlb import make_tlb_model
 
 #: Arrivals and mix draws are generated in chunks of this many.
 ARRIVAL_CHUNK = 16_384
@@ -219,6 +220,14 @@ class _OpType:
                     where=f"workload.operations.{op.name}.memory.{j}.pattern")
             self.feeds.append(_AccessFeed(fixed, sampler, stream, enc.region_base(m.region)))
         self.need_pages = need_pages and bool(op.memory)
+        touched = {m.region for m in op.memory}
+        footprint = sum(r.pages for r in enc.regions if r.name in touched)
+        self.tlb = make_tlb_model(costs.raw, config.vm.clock_hz, config.vm.sgx_generation,
+                                  footprint, native, config.settings.native_huge_pages)
+        # TLB flushes of an SGX operation besides its faults, timer AEXs and OCALLs: the
+        # first ECALL starts it cold; further ECALLs flush in the middle.
+        self.tlb_entries = min(op.ecalls, 1)
+        self.tlb_mid_flushes = max(op.ecalls - 1, 0)
 
     def draw(self) -> tuple[np.ndarray | None, int, float, float]:
         """(pages or None, touches, memory_s, compute_s) of the next operation of this type."""

@@ -303,6 +303,16 @@ class SimulationSettings:
             thread, one SECS page per enclave; default 2, the SGX SDK's default NSSA).
         check_invariants: verify after every EPC call that resident pages never exceed the
             capacity (slower; tests turn it on).
+        sgx_driver: ``"upstream"`` (in-kernel driver >= 5.11 and the DCAP driver: short
+            per-page holds of the enclave lock, one global victim list) or ``"isgx"`` (the
+            out-of-tree driver: the lock held across each 16-page batch); see
+            :mod:`epcsim.model.paging`.
+        host: ``"vm"`` (IPIs and TLB-shootdown flushes pay ``ipi_vm_extra_s``) or
+            ``"bare_metal"``.
+        platform_enclave_pages: EPC pages held by platform enclaves (QE3, PCE, ...) resident
+            in the guest, taken out of the usable EPC.
+        native_huge_pages: the native baseline maps its memory with 2 MiB pages (TLB reach
+            x 512); enclave memory is always 4 KiB pages.
     """
 
     duration_s: float
@@ -314,6 +324,10 @@ class SimulationSettings:
     max_in_system: int | None = None
     ssa_pages_per_thread: int = 2
     check_invariants: bool = False
+    sgx_driver: Literal["upstream", "isgx"] = "upstream"
+    host: Literal["vm", "bare_metal"] = "vm"
+    platform_enclave_pages: int = 0
+    native_huge_pages: bool = False
 
 
 @dataclass(frozen=True)
@@ -535,6 +549,16 @@ def validate(config: ModelConfig) -> None:
     if s.timer_interrupt_mode not in ("expected", "poisson"):
         p.append(Problem("unknown timer interrupt mode", key_path="simulation.timer_interrupts",
                          expected="expected or poisson", found=repr(s.timer_interrupt_mode)))
+    if s.sgx_driver not in ("upstream", "isgx"):
+        p.append(Problem("unknown SGX driver", key_path="simulation.sgx_driver",
+                         expected="upstream or isgx", found=repr(s.sgx_driver)))
+    if s.host not in ("vm", "bare_metal"):
+        p.append(Problem("unknown host kind", key_path="simulation.host",
+                         expected="vm or bare_metal", found=repr(s.host)))
+    if s.platform_enclave_pages < 0:
+        p.append(Problem("platform enclave pages must be >= 0",
+                         key_path="simulation.platform_enclaves",
+                         found=str(s.platform_enclave_pages)))
     if s.max_in_system is not None and s.max_in_system < 1:
         p.append(Problem("max_in_system must be >= 1", key_path="simulation.max_in_system"))
     for k, ph in enumerate(config.phases):

@@ -19,22 +19,28 @@ those that arrived in the window. Every metric ignores warm-up:
   x ``T``); an operation holds its TCS from admission (before it waits for a vCPU) to its
   end, so a value near 1 with idle vCPUs means the enclave threads bind.
 - ``epc_faults_per_s``, ``epc_evictions_per_s``, ``ksgxd_batches_per_s``, ``ipis_per_s``
-  (IPI broadcasts: one per reclaim batch and enclave with running threads), ``aex_per_s``
+  (IPI rounds: one TLB shootdown per evicted page and one ETRACK IPI per batch and enclave,
+  while threads of the enclave run), ``aex_per_s``
   (fault AEXs + timer AEXs + IPI-forced AEXs; timer AEXs may be fractional in ``expected``
   mode): counts in the window / ``T``. Counts are taken when they happen (a fault when its
   operation starts running).
 - ``epc_faults_per_op``: mean faults of measured completed operations.
+- ``enclave_lock_utilisation``: time the enclaves' mutexes were held (faults and ksgxd) in
+  the window / (enclaves x ``T``); ``enclave_lock_wait_s_per_op``: time waited for them
+  (by faulting threads; ksgxd's waits are in its batch time) per measured completed operation.
 - ``share_compute``, ``share_memory``, ``share_transitions``, ``share_paging``,
-  ``share_queueing``: each component summed over measured completed operations, divided by
-  the sum of all five (which equals the sum of their latencies up to floating-point
-  rounding, so the shares add up to 1; NaN when that sum is 0):
+  ``share_tlb``, ``share_queueing``: each component summed over measured completed
+  operations, divided by the sum of all six (which equals the sum of their latencies up to
+  floating-point rounding, so the shares add up to 1; NaN when that sum is 0):
   compute = compute inside the enclave + host-side OCALL time; memory = LLC-miss time
   (with the protection penalty); transitions = ECALLs, OCALL round trips (or switchless /
   hotcall call latency, or native syscalls), timer and IPI-forced AEX + ERESUME; paging =
   fault handling (AEX + handler + ELDU + ERESUME, EDMM augment, or Eleos fault) + time
-  spinning for a free EPC page; queueing = waiting for a TCS thread and a vCPU (also again
-  after a blocking OCALL).
-- ``enclave_startup_s``: build time of all enclaves (sequential), not part of the run.
+  waiting for the enclave lock + time spinning for a free EPC page; tlb = page walks after
+  TLB flushes and beyond the TLB's reach (:mod:`epcsim.model.tlb`); queueing = waiting for
+  a TCS thread and a vCPU (also again after a blocking OCALL).
+- ``enclave_startup_s``: build time of all enclaves (sequential), not part of the run;
+  ``enclave_teardown_s``: EREMOVE of the pages resident at the end, the SECS and VA pages.
 - ``sim_events``: SimPy events scheduled in the run; ``events_per_op``: that / all arrivals.
 """
 
@@ -46,6 +52,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from epcsim.model.config import ModelConfig
+from epcsim.model.startup import teardown_s
 
 if TYPE_CHECKING:
     from epcsim.model.simulate import _Model
@@ -134,13 +141,18 @@ def summarise(model: _Model, *, events: int, wall_time_s: float, seed: int,
         "timer_aex_per_s": d["timer_aex"] / window,
         "ipi_aex_per_s": d["ipi_aex"] / window,
         "switchless_fallbacks_per_s": d["switchless_fallbacks"] / window,
+        "enclave_lock_utilisation": d["lock_hold_s"] / (len(model.cfg.enclaves) * window),
+        "enclave_lock_wait_s_per_op": d["lock_wait_s"] / n_done if n_done else nan,
     }
-    parts = ("compute", "memory", "transitions", "paging", "queueing")
+    parts = ("compute", "memory", "transitions", "paging", "tlb", "queueing")
     sums = {part: float(a[f"{part}_s"][comp].sum()) for part in parts}
     total = sum(sums.values())  # = the sum of latencies, up to floating-point rounding
     for part in parts:
         m[f"share_{part}"] = sums[part] / total if total > 0 else nan
     m["enclave_startup_s"] = float(sum(model.startup_s))
+    m["enclave_teardown_s"] = float(sum(teardown_s(model.cfg, [
+        model.engine.resident_pages(e) for e in range(len(model.cfg.enclaves))]))) \
+        if model.engine is not None else 0.0
     m["epc_usable_pages"] = float(model.capacity_pages)
     m["epc_build_evictions"] = float(model.ctr.build_evictions)
     m["sim_events"] = float(events)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 _FLOAT_FIELDS = ("arrival_s", "start_s", "end_s", "compute_s", "memory_s", "transitions_s",
-                 "paging_s", "queueing_s")
+                 "paging_s", "queueing_s", "tlb_s")
 
 
 class Records:
@@ -28,6 +28,7 @@ class Records:
     transitions_s: np.ndarray
     paging_s: np.ndarray
     queueing_s: np.ndarray
+    tlb_s: np.ndarray
 
     def __init__(self, capacity: int = 4096) -> None:
         self.n = 0
@@ -91,6 +92,8 @@ class Counters:
     tcs_busy_s: float = 0.0
     ksgxd_busy_s: float = 0.0
     build_evictions: int = 0
+    lock_hold_s: float = 0.0
+    lock_wait_s: float = 0.0
 
     def copy(self) -> Counters:
         return dataclasses.replace(self)

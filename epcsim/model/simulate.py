@@ -5,27 +5,24 @@ What it models (docs/model.md has every mechanism, assumption and cost with its 
 - **VM**: vCPUs are one SimPy ``PriorityResource`` (ksgxd has priority over enclave
   threads); the busy-vCPU time is integrated for utilisation. Costs in cycles are converted
   with the run's clock.
-- **Enclaves**: the TCS count bounds the threads inside each enclave (a FIFO pool that
-  costs an event only when a thread has to wait); an operation holds a TCS from start to
-  end. Enclaves are built before t = 0 (:mod:`epcsim.model.startup`); their
-  build time is reported as ``enclave_startup_s``, not simulated.
+- **Enclaves**: the TCS count bounds the threads inside each enclave (a FIFO pool, an event
+  only when a thread waits); an operation holds a TCS from start to end. Enclaves are built
+  before t = 0 (:mod:`epcsim.model.startup`: ``enclave_startup_s``, not simulated).
 - **Operation lifecycle** (one SimPy event per phase, never per page): wait for a thread,
   wait for a vCPU; hand the operation's page touches to the EPC engine in one ``touch``
   call; when no page is free the thread spins on its vCPU until ksgxd frees a batch and
   retries from where it stopped (the fault path never reclaims); then one timeout for
-  ECALLs + compute + memory time + fault handling + timer AEXs + SDK OCALLs; IPI-forced
-  AEXs that hit the thread during that timeout are paid in a catch-up timeout; switchless or
-  hotcall OCALLs and ECALLs go through worker pools that poll, sleep and fall back as each
-  runtime does (:mod:`epcsim.model.transitions`); blocking OCALLs release the vCPU for their
-  host time and queue for it again.
-- **Memory time**: LLC misses = touches x cache lines per page x miss fraction; dependent
-  misses are serialised at (DRAM latency + penalty); independent misses overlap
-  ``memory_level_parallelism`` at a time. Penalty: SGX1 MEE on every miss (EPC memory),
-  SGX2 TME-MK only on dependent misses, native none.
-- **ksgxd**: sleeps until free pages < low watermark, takes a vCPU (or the vCPU of a thread
-  spinning in the fault path, which cannot progress anyway), reclaims batches (EBLOCK + EWB
-  per page, ETRACK per enclave, an IPI when threads of the enclave are running: each such
-  thread pays AEX + ERESUME) until the high watermark, waking spinning threads per batch.
+  ECALLs + compute + memory + faults + enclave-lock wait + timer AEXs + SDK OCALLs + TLB
+  walks (:mod:`epcsim.model.tlb`); IPI-forced AEXs during it are paid in a catch-up
+  timeout; switchless or hotcall OCALLs and ECALLs go through worker pools that poll, sleep
+  and fall back as each runtime does (:mod:`epcsim.model.transitions`); blocking OCALLs
+  release the vCPU for their host time and queue for it again.
+- **Memory time**: LLC misses (dependent ones serialised, independent ones overlapping
+  ``memory_level_parallelism``) at DRAM latency + penalty (SGX1 MEE on every miss, SGX2
+  TME-MK on dependent misses, native none), times ``ssbd_slowdown`` in the enclave.
+- **ksgxd**: sleeps until free pages < low watermark, takes a vCPU (or a spinning thread's),
+  reclaims batches until the high watermark (costs, enclave lock and TLB shootdowns per
+  evicted page: :mod:`epcsim.model.paging`), waking spinning threads per batch.
 - **Timer interrupts**: an operation's in-enclave time t (compute + memory) gets
   ``t x timer_interrupt_hz`` AEX + ERESUME costs, as an expected value or a Poisson count.
 - **Native baseline** (``native=True``): no ECALL/OCALL transitions (an OCALL is a plain
@@ -60,6 +57,7 @@ from epcsim.model.components import (
 from epcsim.model.config import ModelConfig, validate
 from epcsim.model.locks import Locks, critical_share
 from epcsim.model.metrics import RunResult, summarise
+from epcsim.model.paging import EnclaveLocks, PagingCosts, reclaim_batch_cost
 from epcsim.model.records import Counters, Records
 from epcsim.model.run_costs import run_costs
 from epcsim.model.startup import build_enclaves, usable_epc_pages
@@ -75,6 +73,9 @@ class _Model:
         self.seed = seed
         self.replication = replication
         self.costs = costs = run_costs(config)
+        self.pg = PagingCosts.from_costs(costs.raw, config.vm.clock_hz, config.settings.host)
+        self.locks = EnclaveLocks(len(config.enclaves))
+        self.ssbd = 1.0 if native else costs.raw["ssbd_slowdown"]
         self.env = simpy.Environment()
         self.notes: list[str] = []
         s = config.settings
@@ -116,7 +117,7 @@ class _Model:
             if self.capacity_pages <= costs.high_watermark_pages + costs.reclaim_batch_pages:
                 raise EpcsimError(
                     f"{config.vm.name}: the EPC left for enclave pages ({self.capacity_pages} "
-                    f"pages after SECS/TCS/SSA pages) is too small for the reclaimer "
+                    f"pages after SECS/TCS/SSA/VA/platform pages) is too small for the reclaimer "
                     f"(needs more than {costs.high_watermark_pages + costs.reclaim_batch_pages})")
             factory = engine_factory or _default_engine_factory
             self.engine = factory(
@@ -127,6 +128,7 @@ class _Model:
                 reclaim_batch_pages=costs.reclaim_batch_pages,
                 low_watermark_pages=costs.low_watermark_pages,
                 high_watermark_pages=costs.high_watermark_pages,
+                va_pages=False,  # allocated at build, taken out of capacity_pages
             )
             build = build_enclaves(self.engine, config, costs, self.edmm)
             self.startup_s = [s + runtimes.enclave_profile(
@@ -208,17 +210,16 @@ class _Model:
                         stuck = True
                         break
                     continue  # a scan that only gave young pages a second chance
-                cost = 0.0
-                for e, v in enumerate(victims):
-                    if v == 0 or self.eleos[e]:
-                        continue  # Eleos-style: the enclave's own software eviction, paid per fault
-                    cost += v * c.evict_page_s + c.etrack_s
-                    if self.running[e]:
-                        cost += c.ipi_s
-                        self.ctr.ipis += 1
-                        self.ctr.aex += self.running[e]
-                        self.ctr.ipi_aex += self.running[e]
-                        self.epoch[e] += 1
+                bc = reclaim_batch_cost(self.locks, env.now, victims, self.running, self.eleos,
+                                        self.pg, self.settings.sgx_driver)
+                cost = bc.duration_s
+                self.ctr.lock_hold_s += bc.lock_hold_s
+                self.ctr.lock_wait_s += bc.lock_wait_s
+                self.ctr.ipis += bc.ipi_rounds
+                for e, k in enumerate(bc.forced_exits):
+                    self.ctr.aex += k * self.running[e]
+                    self.ctr.ipi_aex += k * self.running[e]
+                    self.epoch[e] += k
                 self.ctr.evictions += n
                 self.ctr.batches += 1
                 if cost > 0:
@@ -426,12 +427,22 @@ class _Model:
             else:
                 ctr.aex += faults
                 fault_time = (faults - augments) * ot.fault_s + augments * ot.edmm_fault_s
+                # The enclave lock: held across each fault's handler + ELDU (or EAUG).
+                hold = self.pg.fault_hold_s(faults, augments)
+                lock_wait = self.locks.acquire(e, env.now, hold)
+                ctr.lock_hold_s += hold
+                ctr.lock_wait_s += lock_wait
+                fault_time += lock_wait
             paging_s = wait_s + fault_time
         else:
             ctr.touches += touches
         trans_s = ot.ecall_s if tw is None else ot.sl_ecall_s
         host_s = 0.0
+        if self.ssbd != 1.0:  # SSBD is always on in enclave mode
+            compute_s *= self.ssbd
+            mem_s *= self.ssbd
         inside_s = compute_s + mem_s
+        n_timer = 0.0
         if self.timer_on and inside_s > 0:
             lam = inside_s * c.timer_hz
             n_timer = lam if self.timer_expected else float(self.timer_rng.poisson(lam))
@@ -445,20 +456,26 @@ class _Model:
         ocall_trans = ot.ocall_s
         trans_s += sdk_inline * ocall_trans + blocking * ocall_trans
         host_s += sdk_inline * ot.host_s if host is None else sum(host[:sdk_inline])
-        seg = trans_s + compute_s + mem_s + fault_time + host_s - done_s
+        n_touch, tlb = len(pages) if pages is not None else touches, ot.tlb
+        tlb_s = tlb.seconds(n_touch, ot.tlb_entries, ot.tlb_mid_flushes + faults + n_timer
+                            + sdk_inline + blocking)
+        refill_s = tlb.refill_s(n_touch)  # per IPI-forced exit (TLB: :mod:`epcsim.model.tlb`)
+        seg = trans_s + compute_s + mem_s + fault_time + host_s + tlb_s - done_s
         self.running[e] += 1
         ep0 = self.epoch[e]
         crit = critical_share(ot.locks) * inside_s if ot.locks else 0.0
         if seg - crit > 0:
             yield env.timeout(seg - crit)
         if ot.locks:
-            queue_s += yield from self.locks.hold(e, ot.locks, inside_s)
+            queue_s += yield from self.app_locks.hold(e, ot.locks, inside_s)
         while self.epoch[e] != ep0:
             hits = self.epoch[e] - ep0
             ep0 = self.epoch[e]
-            extra = hits * (c.aex_s + c.eresume_s)
+            extra = hits * self.pg.forced_exit_s
+            refill = min(hits * refill_s, max(0.0, n_touch * tlb.walk_s - tlb_s))
             trans_s += extra
-            yield env.timeout(extra)
+            tlb_s += refill
+            yield env.timeout(extra + refill)
         self.running[e] -= 1
         trans_s += pre_s  # spent spinning before the segment (switchless ECALL)
         if opool is not None and ot.ocalls:
@@ -488,6 +505,7 @@ class _Model:
         rec.memory_s[i] = mem_s
         rec.transitions_s[i] = trans_s
         rec.paging_s[i] = paging_s
+        rec.tlb_s[i] = tlb_s
         rec.queueing_s[i] = queue_s
         ctr.completed += 1
 
@@ -505,7 +523,7 @@ class _Model:
         env = self.env
         self.warm = self.ctr.copy()
         self.opools, self.tpools = transitions.build_pools(self)
-        self.locks = Locks(env)
+        self.app_locks = Locks(env)
         env.process(self._snapshot())
         if self.engine is not None:
             env.process(self._ksgxd())
@@ -520,6 +538,7 @@ class _Model:
                 env.process(self._open_driver(k, start, end))
         env.run(until=self.settings.duration_s)
         self._account_busy()
+
 
 
 def simulate(config: ModelConfig, replication: int = 0, seed: int = 0, *, native: bool = False,

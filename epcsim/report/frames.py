@@ -23,7 +23,7 @@ METRICS = (
     "offered_load_ops_s", "throughput_ops_s", "latency_mean_s", "latency_p50_s",
     "latency_p95_s", "latency_p99_s", "vcpu_utilisation", "epc_faults_per_s",
     "epc_evictions_per_s", "ksgxd_batches_per_s", "slowdown_vs_native", "share_compute",
-    "share_memory", "share_transitions", "share_paging", "share_queueing",
+    "share_memory", "share_transitions", "share_paging", "share_tlb", "share_queueing",
     "enclave_startup_s", "working_set_mib", "native_throughput_ops_s",
 )
 #: Per-size description columns carried through aggregation.

@@ -29,6 +29,7 @@ SHARE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("share_memory", "memory (LLC misses, MEE/TME)"),
     ("share_transitions", "enclave transitions"),
     ("share_paging", "EPC paging"),
+    ("share_tlb", "TLB misses (page walks)"),
     ("share_queueing", "queueing"),
 )
 

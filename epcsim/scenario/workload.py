@@ -510,6 +510,24 @@ class Simulation(_Spec):
     llc_bytes: Annotated[int, Quantity("bytes", gt=0, le=2**34)] | None = Field(
         None, alias="llc", description="Override the VM's LLC size (`32 MiB`) for the LLC "
                                        "model.")
+    sgx_driver: Literal["upstream", "isgx"] = Field(
+        "upstream", description="The guest's SGX driver. `upstream` (in-kernel, Linux >= 5.11, "
+                                "and Intel's DCAP driver): the enclave mutex is taken per "
+                                "evicted page (EBLOCK, then EWB with ETRACK and the IPI). "
+                                "`isgx` (Intel's out-of-tree driver): the mutex is held "
+                                "across each 16-page reclaim batch. Faults of one enclave "
+                                "are serialised by the same mutex under both.")
+    host: Literal["vm", "bare_metal"] = Field(
+        "vm", description="Where the guest kernel runs: `vm` (Azure: IPIs and TLB-shootdown "
+                          "flushes pay `ipi_vm_extra_s`) or `bare_metal`.")
+    platform_enclaves_bytes: Annotated[int, Quantity("bytes", ge=0, le=2**34)] = Field(
+        0, alias="platform_enclaves", description="EPC held by platform enclaves resident "
+                                                  "in the guest (DCAP QE3 + PCE + IDE when "
+                                                  "the workload attests in-process: about "
+                                                  "`2 MiB`); taken out of the usable EPC.")
+    native_huge_pages: bool = Field(
+        False, description="The native baseline maps its memory with 2 MiB transparent huge "
+                           "pages (TLB reach x 512); enclave memory is 4 KiB pages only.")
 
 
 class Slo(_Spec):

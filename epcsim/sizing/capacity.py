@@ -63,7 +63,8 @@ def binding_resource(metrics: Mapping[str, float], vm: VmSize) -> tuple[str, str
     threads = metrics.get("enclave_thread_utilisation", math.nan)
     paging = metrics.get("share_paging", 0.0)
     trans = metrics.get("share_transitions", 0.0)
-    work = metrics.get("share_compute", 0.0) + metrics.get("share_memory", 0.0)
+    work = (metrics.get("share_compute", 0.0) + metrics.get("share_memory", 0.0)
+            + metrics.get("share_tlb", 0.0))
     ws = metrics.get("working_set_mib", math.nan)
     faults = metrics.get("epc_faults_per_s", 0.0)
     ws_text = (f"working set {ws:,.0f} MiB vs {vm.epc_mib:,.0f} MiB EPC"

@@ -114,7 +114,8 @@ class SimulatorEvaluator:
         self.infeasible.append(why)
         return {"throughput_ops_s": 0.0, latency_key(self.latency_percentile): math.inf,
                 "share_compute": nan, "share_memory": nan, "share_transitions": nan,
-                "share_paging": nan, "share_queueing": nan, "epc_faults_per_s": 0.0,
+                "share_paging": nan, "share_tlb": nan, "share_queueing": nan,
+                "epc_faults_per_s": 0.0,
                 "vcpu_utilisation": 1.0,
                 "working_set_mib": working_set_bytes(self.scenario) / 2**20}
 

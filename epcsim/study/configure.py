@@ -164,6 +164,10 @@ def model_config(scenario: Scenario, vm: VmSize) -> ModelConfig:
         warmup_s=float(sim.warmup_s),
         timer_interrupts=sim.timer_interrupts,
         epc_policy=sim.epc_policy,
+        sgx_driver=sim.sgx_driver,
+        host=sim.host,
+        platform_enclave_pages=-(-int(sim.platform_enclaves_bytes) // PAGE_BYTES),
+        native_huge_pages=sim.native_huge_pages,
     )
     return ModelConfig(
         vm=vm_config,

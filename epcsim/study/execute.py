@@ -30,7 +30,7 @@ NONDETERMINISTIC_METRICS = ("wall_time_s",)
 #: Per-operation columns written to each run's Parquet detail table.
 DETAIL_COLUMNS = ("arrival_s", "start_s", "end_s", "latency_s", "op_type", "phase", "faults",
                   "dropped", "measured", "compute_s", "memory_s", "transitions_s",
-                  "paging_s", "queueing_s")
+                  "paging_s", "tlb_s", "queueing_s")
 
 
 @dataclass(frozen=True)

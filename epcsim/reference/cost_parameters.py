@@ -1,9 +1,11 @@
 """Cost parameters of the SGX model: defaults, plausible ranges and sources, as data.
 
 Every default lives in ``epcsim/reference/data/cost_parameters.csv`` with its unit, a
-plausible low and high value (used by sensitivity analysis), the hardware it applies to (``all``,
-``sgx1``,
-``sgx2``), its source and a confidence grade (verified, secondary, derived, estimate, low).
+plausible low and high value (used by sensitivity analysis), the hardware it applies to
+(``all``, ``sgx1``, ``sgx2``), its source and a confidence grade (verified, secondary,
+derived, fitted, estimate, low). A ``fitted`` default was set by ``epcsim calibrate --corpus``
+on the validation corpus's ``fit`` series and also records its standard error and those
+series (``fit_std_error``, ``fit_series``).
 Values are kept in the unit the name carries: ``*_cycles`` in core cycles, ``*_s`` and
 ``*_s_per_page`` in seconds, ``*_ns`` in nanoseconds, ``*_hz`` per second, ``*_pages`` and
 ``count`` as plain numbers. A scenario may override any of them by name (see
@@ -36,6 +38,10 @@ class CostParameter:
     source: str
     confidence: str
     description: str
+    #: For a default set by ``epcsim calibrate --corpus``: its standard error and the corpus
+    #: ``fit`` series it came from (docs/validation.md); None and "" otherwise.
+    fit_std_error: float | None = None
+    fit_series: str = ""
 
 
 @cache
@@ -55,6 +61,8 @@ def cost_parameters() -> dict[str, CostParameter]:
             source=row["source"],
             confidence=row["confidence"],
             description=row["description"],
+            fit_std_error=float(row["fit_std_error"]) if row.get("fit_std_error") else None,
+            fit_series=row.get("fit_series") or "",
         )
     return out
 

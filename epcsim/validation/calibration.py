@@ -369,6 +369,7 @@ def solve(ev: Any, points: Sequence[CalibrationPoint], params: Sequence[str],
         return {p: float(theta[i] * scale[i]) for i, p in enumerate(params)}
 
     evals = 0
+    rows = np.ones(n, dtype=bool)  # the points the fitted parameters act on (see below)
 
     def residuals(theta: np.ndarray) -> np.ndarray:
         nonlocal evals
@@ -379,7 +380,7 @@ def solve(ev: Any, points: Sequence[CalibrationPoint], params: Sequence[str],
         if progress:
             progress(f"evaluation {evals}: " + ", ".join(
                 f"{p}={v:.6g}" for p, v in values_of(theta).items()))
-        res: np.ndarray = pred / measured - 1.0
+        res: np.ndarray = (pred / measured - 1.0)[rows]
         return res
 
     lower = np.array([bnd[p][0] for p in params]) / scale
@@ -393,6 +394,18 @@ def solve(ev: Any, points: Sequence[CalibrationPoint], params: Sequence[str],
             f"{b.metric} at {b.x_key}={b.x_value} (line {b.line})" for b in bad)
             + " (e.g. no operation completed); check the scenario")
     jac0 = _jacobian(residuals, theta0, r0, rel_step, lower, upper)
+    # Points that no fitted parameter moves (another mechanism sets them) carry no
+    # information about the parameters: they are left out of the objective, so that their
+    # misfit does not pass for uncertainty of the fitted values.
+    rows = np.abs(jac0).max(axis=1) >= MIN_SENSITIVITY
+    ignored = [points[int(i)] for i in np.flatnonzero(~rows)]
+    jac0 = jac0[rows]
+    n = int(rows.sum())
+    if 0 < n <= k:
+        raise EpcsimError(
+            f"cannot fit {k} parameter(s): they act on only {n} of the {len(points)} "
+            f"measured points (the others do not move by {rel_step:.0%}); the fit needs more "
+            f"points than parameters; add measurements they affect or fit fewer")
     norms = np.linalg.norm(jac0, axis=0)
     dead = [params[i] for i in range(k) if norms[i] < MIN_SENSITIVITY]
     if dead:
@@ -423,7 +436,7 @@ def solve(ev: Any, points: Sequence[CalibrationPoint], params: Sequence[str],
         success = False
         message = f"stopped after {max_evals} evaluations (--max-evals)"
         best = min(ev.cache.items(), key=lambda kv: float(np.sum(
-            (kv[1] / measured - 1.0) ** 2)))
+            (kv[1] / measured - 1.0)[rows] ** 2)))
         theta = np.array(best[0]) / scale
     evals_budget = max_evals
     max_evals = 10**9  # the final Jacobian may run past the budget
@@ -450,7 +463,9 @@ def solve(ev: Any, points: Sequence[CalibrationPoint], params: Sequence[str],
         relative_errors=[float(x) for x in rel],
         rmse_relative=float(math.sqrt(np.mean(np.square(rel)))), evaluations=evals,
         success=success, message=message, wall_s=time.perf_counter() - t0,
-        settings={**settings, "model_runs": ev.runs})
+        settings={**settings, "model_runs": ev.runs,
+                  "points_not_moved_by_the_parameters": [
+                      f"{b.x_key}={b.x_value} (line {b.line})" for b in ignored]})
 
 
 class _Budget(Exception):

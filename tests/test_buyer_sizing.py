@@ -14,7 +14,7 @@ from epcsim.errors import EpcsimError
 from epcsim.reference.catalog import get_vm, load_catalog, sizes_in_series
 from epcsim.reference.market import availability, price_of, price_table, regions
 from epcsim.sizing import Slo, SizingResult, recommend
-from tests.test_sizing import AnalyticEvaluator
+from test_sizing_model import AnalyticEvaluator
 
 BEFORE = dt.date(2026, 6, 1)
 AFTER = dt.date(2026, 11, 30)

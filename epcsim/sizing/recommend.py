@@ -11,7 +11,7 @@ from typing import Any
 
 from epcsim.errors import EpcsimError
 from epcsim.reference.catalog import HOURS_PER_MONTH, VmSize, load_catalog, successor_series
-from epcsim.reference.market import retires_on
+from epcsim.reference.market import availability, retires_on
 from epcsim.reference.cost_parameters import cost_parameters
 from epcsim.sizing.capacity import SizeCapacity, _meets, capacity_steps
 from epcsim.sizing.evaluator import CachedEvaluator
@@ -291,7 +291,8 @@ def recommend(
             f"the bound (bisection to {rel_tol:.0%}), leaving {chosen.headroom_left_fraction:.0%}"
             f" headroom at the target, for ${chosen.usd_per_month:,.0f}/month.")
         if chosen.availability != "available":
-            reasons.append(f"Note: {chosen.unavailable_reason or chosen.availability}.")
+            reasons.append(f"Note: {availability(vm, day, slo.subscription).reason}; set "
+                           "slo.subscription: new if yours does not deploy the series yet.")
         reasons.append(f"At that size the binding resource is {cap.binding_resource}: "
                        f"{cap.binding_reason}.")
         for opt in sorted(options, key=lambda o: (o.usd_per_hour or math.inf, o.vm_size)):

@@ -6,7 +6,9 @@ sizes leads with the move to a successor, both shown."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +112,44 @@ def test_slo_market_fields_are_checked() -> None:
     with pytest.raises(EpcsimError, match="slo.as_of"):
         _slo(as_of="tomorrow")
     assert _slo(as_of="2026-11-30").decision_date() == AFTER
+
+
+# --------------------------------------------------------------------------- on the simulator
+
+QUICKSTART = Path(__file__).resolve().parents[1] / "scenarios" / "quickstart.yaml"
+
+
+def test_quickstart_on_2026_11_30_recommends_a_purchasable_size_beside_dcsv2() -> None:
+    from epcsim.api import recommend as size_scenario
+    from epcsim.scenario import load_scenario
+
+    scn = load_scenario(QUICKSTART, ["slo.as_of=2026-11-30"])
+    r = size_scenario(scn, sensitivity=False, what_ifs=False, knee=False, workers=1)
+    assert r.as_of == "2026-11-30"
+    rec = r.recommended
+    assert rec is not None and rec.series in ("DCsv3", "DCdsv3") and rec.purchasable
+    retired = [o for o in r.options if o.series == "DCsv2"]
+    assert len(retired) == 3 and not any(o.recommendable for o in retired)
+    assert r.successor is not None and r.successor.retired
+    assert r.successor.from_size.endswith("_v2") and r.successor.to_series in ("DCsv3",
+                                                                                "DCdsv3")
+    from epcsim.report.sizing_table import sizing_table, successor_table
+
+    table = sizing_table(r)
+    assert [row[1] for row in table.rows].count("retired") == 3
+    assert "recommended" in [row[1] for row in table.rows]
+    assert successor_table(r) is not None
+
+
+def test_an_infeasible_slo_exits_3_with_what_would_fit(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    from epcsim.cli import main
+
+    code = main(["run", str(QUICKSTART), "--out", str(tmp_path / "out"), "--no-progress",
+                 "--workers", "1", "--set", "slo.as_of=2026-11-30",
+                 "--set", "vm.sizes=[DC2s_v3]", "--set", "slo.latency_bound=8us"])
+    out = capsys.readouterr()
+    assert code == 3
+    assert "What would fit" in out.out and "exit status 3" in out.err
+    assert json.loads((tmp_path / "out" / "sizing.json").read_text())["advice"]

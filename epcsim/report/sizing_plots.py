@@ -11,6 +11,8 @@ more than :data:`LOG_SPAN`, so no series is squashed against an axis.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,10 +27,10 @@ LOG_SPAN = 30.0
 RECOMMENDED, BUYABLE, UNAVAILABLE = "#55A868", "#4C72B0", "#B0B0B0"
 
 
-def _colour(row: dict[str, object], recommended: str | None) -> str:
+def _colour(row: Mapping[Any, Any], recommended: str | None) -> str:
     if row["vm_size"] == recommended:
         return RECOMMENDED
-    price = float(row["usd_per_hour"])  # type: ignore[arg-type]
+    price = float(row["usd_per_hour"])
     return BUYABLE if row["purchasable"] and math.isfinite(price) else UNAVAILABLE
 
 

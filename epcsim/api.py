@@ -592,6 +592,7 @@ def _derive(study: StudyOutput, out: Path, summary_sha: str | None, do_sizing: b
                               "miss_ratio": curve["miss_ratio"], "label": curve["label"]})
         atomic_write_bytes(out / "mrc.csv",
                            frame.to_csv(index=False, lineterminator="\n").encode("utf-8"))
-        lines.append(f"EPC knee of the LRU miss-ratio curve ({curve['label']}): "
-                     f"{float(curve['knee_mib']):.1f} MiB")
+        lines.append(f"Hot-set knee ({curve['label']}): {float(curve['knee_mib']):.1f} MiB, "
+                     "the EPC beyond which more EPC buys few fewer misses (LRU miss-ratio "
+                     "curve of the page trace; the hot set, not the whole working set)")
     return lines

@@ -11,12 +11,12 @@ from typing import Any
 
 from epcsim.errors import EpcsimError
 from epcsim.reference.catalog import HOURS_PER_MONTH, VmSize, load_catalog, successor_series
-from epcsim.reference.market import availability, retires_on
 from epcsim.reference.cost_parameters import cost_parameters
+from epcsim.reference.market import availability, retires_on
+from epcsim.sizing.advice import what_would_fit
 from epcsim.sizing.capacity import SizeCapacity, _meets, capacity_steps
 from epcsim.sizing.evaluator import CachedEvaluator
 from epcsim.sizing.knee import KNEE_EPC_MULTIPLES, Knee, knee_steps
-from epcsim.sizing.advice import what_would_fit
 from epcsim.sizing.options import SizingOption, _cheapest, offer_for, size_option
 from epcsim.sizing.result import SensitivityCase, SizingResult, Successor, WhatIfResult
 from epcsim.sizing.slo import (
@@ -338,7 +338,9 @@ def recommend(
         answers = drive(gather(searches), ev)
         result_knee = answers[0]
         if result_knee is not None:
-            reasons.append(f"EPC knee at {vm.size}: {result_knee.note}.")
+            reasons.append(f"Throughput knee at {vm.size} (the working set at which one VM's "
+                           f"saturated throughput halves, as EPC paging sets in): "
+                           f"{result_knee.note}.")
         if succ is not None and succ.to_size != chosen.vm_size:
             reasons.append(succ.note + ".")
         for (group, end, costs), (alt, _, _) in zip(case_keys, answers[1:1 + len(case_keys)],

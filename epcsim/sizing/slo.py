@@ -189,10 +189,9 @@ class Slo:
         return default or _dt.date.today()
 
     def describe_market(self) -> str:
-        """``Linux pay-as-you-go prices in eastus; decision date 2026-11-30``."""
+        """``Linux pay-as-you-go prices in eastus; existing subscription``."""
         return (f"Linux {PRICING_WORDS[self.pricing]} prices in {self.region}; "
-                f"{self.subscription} subscription"
-                + (f"; decision date {self.as_of}" if self.as_of else ""))
+                f"{self.subscription} subscription")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -82,6 +82,7 @@ def plot_capacity(frame: pd.DataFrame, target_ops_s: float, recommended: str | N
     else:
         ax.set_xlim(0, float(values.max()) * 1.12 if len(values) else 1.0)
     ax.set_yticks(y, [short_name(str(r["vm_size"])) for r in rows])
+    ax.set_ylim(-0.6, len(rows) - 0.4)  # a lone row's text clear of the axis
     ax.set_xlabel("capacity of one VM within the SLO (ops/s); bar: bracket of the search")
     ax.set_title("Capacity per VM size against the target load")
     ax.grid(axis="x", alpha=0.3, which="both")
@@ -151,6 +152,7 @@ def plot_monthly_cost(frame: pd.DataFrame, recommended: str | None) -> Figure:
                 va="center", fontsize=8)
     ax.set_xlim(0, max(costs) * 1.25 if costs else 1.0)
     ax.set_yticks(y, [short_name(str(r["vm_size"])) for r in rows])
+    ax.set_ylim(-0.6, len(rows) - 0.4)
     ax.set_xlabel("USD per month at the target load (730 h)")
     ax.set_title("Monthly cost per VM size at the target load")
     ax.grid(axis="x", alpha=0.3)

@@ -18,6 +18,7 @@ unless ``progress=True``.
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import os
 import platform
@@ -327,6 +328,10 @@ def recommend(scenario: Scenario, *, vm_sizes: Sequence[VmSize] | None = None,
     return result
 
 
+#: The slo fields that change prices and availability, never an evaluation.
+_MARKET = {"slo": {"as_of", "region", "pricing", "subscription"}}
+
+
 def _size(scenario: Scenario, *, vm_sizes: Sequence[VmSize] | None, sensitivity: bool,
           what_ifs: bool, knee: bool, measured_ops: int, as_of: Any, workers: int | None,
           backend: Any, store_dir: str | os.PathLike[str] | None, force: bool, analytic: bool,
@@ -350,7 +355,8 @@ def _size(scenario: Scenario, *, vm_sizes: Sequence[VmSize] | None, sensitivity:
     # Everything an evaluation depends on besides (VM size, load, variant): the resolved
     # scenario, the evaluator's run lengths and the epcsim version.
     namespace = hashlib.sha256(json.dumps(
-        {"scenario": scenario.model_dump(mode="json", by_alias=True), "settings": settings,
+        {"scenario": scenario.model_dump(mode="json", by_alias=True, exclude=_MARKET),
+         "settings": settings,
          "epcsim": __version__}, sort_keys=True, default=str).encode("utf-8")).hexdigest()
     vms = list(vm_sizes) if vm_sizes is not None else resolve_vm_sizes(scenario)
     be = None
@@ -515,7 +521,8 @@ def finish_study(study: StudyOutput, *, sizing: bool = True, mrc: bool = True,
                               "epcsim run wrote to the folder); run the study again")
         key = hashlib.sha256(json.dumps(
             {"summary_sha256": summary_sha, "epcsim": __version__, "sizing": do_sizing,
-             "mrc": do_mrc, "analytic": analytic,
+             "mrc": do_mrc, "analytic": analytic, "today": _dt.date.today().isoformat()
+             if slo is None or slo.as_of is None else None,
              "scenario": scenario.model_dump(mode="json", by_alias=True)},
             sort_keys=True, default=str).encode("utf-8")).hexdigest()
         if not force:
@@ -585,6 +592,7 @@ def _derive(study: StudyOutput, out: Path, summary_sha: str | None, do_sizing: b
                               "miss_ratio": curve["miss_ratio"], "label": curve["label"]})
         atomic_write_bytes(out / "mrc.csv",
                            frame.to_csv(index=False, lineterminator="\n").encode("utf-8"))
-        lines.append(f"EPC knee of the LRU miss-ratio curve ({curve['label']}): "
-                     f"{float(curve['knee_mib']):.1f} MiB")
+        lines.append(f"Hot-set knee ({curve['label']}): {float(curve['knee_mib']):.1f} MiB, "
+                     "the EPC beyond which more EPC buys few fewer misses (LRU miss-ratio "
+                     "curve of the page trace; the hot set, not the whole working set)")
     return lines

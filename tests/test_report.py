@@ -82,7 +82,7 @@ def make_results(folder: Path, with_sizing: bool = True) -> dict[str, Any]:
     if with_sizing:
         sizing = recommend(ev, sizes_in_series("DCsv2"),
                            Slo(20_000, 5e-3, 99, headroom_fraction=0.2),
-                           as_of=dt.date(2026, 11, 29))
+                           as_of=dt.date(2026, 6, 1))  # DCsv2 still sold, retiring
         (folder / "sizing.json").write_text(sizing.to_json())
     summary.to_csv(folder / "summary.csv", index=False)
     (folder / "scenario.resolved.yaml").write_text(yaml.safe_dump(SCENARIO, sort_keys=False))
@@ -147,10 +147,11 @@ def test_html_says_what_the_issue_asks(results: tuple[Path, dict[str, Any]]) -> 
     sizing: SizingResult = results[1]["sizing"]
     for needle in ("What was simulated", "Throughput and latency per VM size",
                    "Latency percentiles against load", "Where the time goes", "The EPC knee",
-                   "Capacity and cost per VM size", "Recommendation and reasons",
+                   "Sizing: capacity, VMs and cost per VM size", "Prices and cost per operation",
+                   "Retired size beside its successor", "Recommendation and reasons",
                    "Sensitivity to uncertain cost parameters", "What-ifs a developer can act on",
                    "Assumptions and their sources", "HotCalls, ISCA 2017", "USD per M ops",
-                   "9,000 (scenario)", "Recommendation: 1 x DC4s_v2", "retired on 2026-06-30",
+                   "9,000 (scenario)", "Recommendation: 1 x DC4s_v2", "retires on 2026-06-30",
                    "switchless OCALLs", "95% CI"):
         assert needle in text, needle
     assert sizing.successor is not None

@@ -37,7 +37,7 @@ from epcsim.sizing import (
     size_option,
 )
 
-AS_OF = dt.date(2026, 11, 29)  # after DCsv2's retirement on 2026-06-30
+AS_OF = dt.date(2026, 6, 1)  # DCsv2 still deployable (by existing subscriptions) until 2026-06-30
 
 
 def mm1_evaluator(service_s: float) -> Any:
@@ -223,10 +223,10 @@ def test_recommendation_avoids_sizes_whose_epc_is_too_small(paging_result: Sizin
         line = next(x for x in r.reasons if x.startswith(small))
         assert "EPC" in line and "working set 80 MiB" in line
     assert r.binding_resource == BIND_VCPUS
-    # The retired series names its successor and the predicted change.
-    assert r.successor is not None and r.successor.retired
+    # The retiring series names its successor and the predicted change.
+    assert r.successor is not None and not r.successor.retired
     assert r.successor.to_series in ("DCsv3", "DCdsv3")
-    assert r.successor.to_size in text and "retired on 2026-06-30" in text
+    assert r.successor.to_size in text and "retires on 2026-06-30" in text
     assert math.isfinite(r.successor.monthly_change_usd)
 
 
@@ -315,7 +315,17 @@ def test_budget_and_infeasible_targets() -> None:
     assert r.recommended is None and "budget" in r.reasons[0]
     huge = Slo(target_load_ops_s=1e9, latency_bound_s=5e-3)
     r2 = recommend(AnalyticEvaluator(), [get_vm("DC1s_v2")], huge, as_of=AS_OF, max_vms=4)
-    assert r2.recommended is None and "No size meets" in r2.reasons[0]
+    assert r2.recommended is None and r2.reasons[0].startswith("No size that can be bought")
+    assert r2.advice and "relax the latency bound" in r2.advice[-1]
+    # What would fit: more VMs than the cap (the option already searched) comes first, then
+    # a larger size of the series (not in the study).
+    big = Slo(target_load_ops_s=150_000, latency_bound_s=5e-3)
+    r3 = recommend(AnalyticEvaluator(), [get_vm("DC4s_v3")], big, as_of=AS_OF, max_vms=2,
+                   sensitivity=False, knee=False)
+    assert r3.recommended is None
+    assert r3.advice and "behind a load balancer" in r3.advice[0]
+    assert any("larger size" in a for a in r3.advice)
+    assert any(line.startswith("What would fit:") for line in r3.reasons)
     with pytest.raises(EpcsimError):
         recommend(AnalyticEvaluator(), [], huge)
 

@@ -2,7 +2,10 @@
 
 Runs every VM size x sweep point x replication (reusing runs already in the results folder),
 writes ``results/<scenario name>/`` (or ``--out``), prints one line per VM size and sweep
-point (means over replications with 95% confidence half-widths), and the path to the report.
+point (means over replications with 95% confidence half-widths), then the sizing answer
+(capacity, VMs, cost, binding resource and metrics at the target load per size; a retired
+size beside its successor) and the path to the report. Exit status 3 when sizing ran and
+no size meets the SLO (:data:`EXIT_NOTHING_FITS`), with what would fit.
 """
 
 from __future__ import annotations
@@ -19,9 +22,18 @@ from epcsim.errors import EpcsimError
 if TYPE_CHECKING:
     import pandas as pd
 
+#: Exit status of ``epcsim run`` when sizing ran and no VM size meets the SLO.
+EXIT_NOTHING_FITS = 3
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
-    p = sub.add_parser("run", help="simulate a scenario on its VM sizes and write results")
+    p = sub.add_parser(
+        "run", help="simulate a scenario on its VM sizes and write results",
+        description="Simulate a scenario on its VM sizes, size them under its slo and write "
+                    "the report.",
+        epilog="exit status: 0 done; 1 some runs failed; 2 bad input (scenario, options); "
+               "3 sizing ran and no VM size that can be bought meets the SLO (the output "
+               "says what would fit: more VMs, a larger size, a what-if).")
     p.add_argument("scenario", help="scenario YAML file")
     p.add_argument("--out", metavar="DIR", help="results folder (default results/<name>)")
     p.add_argument("--workers", type=int, default=None,
@@ -64,6 +76,7 @@ def headline(aggregate: pd.DataFrame, sweep_keys: list[str]) -> str:
     if aggregate.empty:
         return "no successful runs"
     rows = []
+    echo = _echoes_offered_load(aggregate)
     for _, series in aggregate.iterrows():
         r = series.to_dict()
         thr = r.get("throughput_ops_s", math.nan)
@@ -79,10 +92,49 @@ def headline(aggregate: pd.DataFrame, sweep_keys: list[str]) -> str:
                      f"{util:.0%}" if math.isfinite(util) else "-", compact(per_m)])
     header = ["vm_size", *sweep_keys, "EPC MiB", "ops/s", "mean latency", "p99 latency",
               "slowdown", "faults/s", "vCPU util", "USD/M ops"]
-    return text_table(Table.of(
-        header, rows, align="l" + "r" * (len(header) - 1),
-        notes=["(means over replications; ±: 95% confidence half-width relative to the "
-               "mean; USD/M ops at the simulated throughput)"]))
+    notes = ["(means over replications; ±: 95% confidence half-width relative to the "
+             "mean; USD/M ops at the simulated throughput)"]
+    if echo:  # an open-loop run that keeps up completes what arrives: nothing to compare
+        at = 2 + len(sweep_keys)
+        header.pop(at)
+        rows = [r[:at] + r[at + 1:] for r in rows]
+        notes.append("(every size kept up with the offered load, so throughput equals it and "
+                     "is not shown; the sizing table gives each size's capacity)")
+    return text_table(Table.of(header, rows, align="l" + "r" * (len(header) - 1),
+                               notes=notes))
+
+
+def _echoes_offered_load(aggregate: pd.DataFrame) -> bool:
+    """True when every row's throughput is within 5% of its offered load (open loop)."""
+    if "offered_load_ops_s" not in aggregate or "throughput_ops_s" not in aggregate:
+        return False
+    offered = aggregate["offered_load_ops_s"].to_numpy(float)
+    done = aggregate["throughput_ops_s"].to_numpy(float)
+    ok = (offered > 0) & (abs(done - offered) <= 0.05 * offered)
+    return bool(len(ok) and ok.all())
+
+
+def sizing_answer(out_dir: Path) -> tuple[list[str], bool | None]:
+    """The sizing tables for the terminal and whether a size was recommended (None: no
+    sizing was stored)."""
+    from epcsim.report.sizing_table import sizing_table, successor_table
+    from epcsim.report.tables import text_table
+    from epcsim.sizing import SizingResult
+
+    path = out_dir / "sizing.json"
+    if not path.is_file():
+        return [], None
+    result = SizingResult.from_json(path.read_text(encoding="utf-8"))
+    table = sizing_table(result)
+    lines = [text_table(table), table.caption, ""]
+    succ = successor_table(result)
+    if succ is not None:
+        lines += [text_table(succ), ""]
+    if result.recommended is None:
+        lines.append("No size meets the objectives. What would fit:")
+        lines += [f"  - {a}" for a in result.advice]
+        lines.append("")
+    return lines, result.recommended is not None
 
 
 def _precision(args: argparse.Namespace, replications: int) -> object:
@@ -147,8 +199,15 @@ def main(args: argparse.Namespace) -> int:
                                      sizing_cache=not args.no_sizing_cache,
                                      analytic=not args.no_analytic_bracket):
                 print(line)
+    answer, recommended = sizing_answer(study.out_dir) if not args.no_report else ([], None)
+    for line in answer:
+        print(line)
     print(f"results: {study.out_dir}/ (summary.csv, summary_ci.csv, runs/)")
     if study.n_failed:
         print(study.report_text, file=sys.stderr)
         return 1
+    if recommended is False:
+        print("epcsim: no VM size meets the SLO (exit status 3); see 'What would fit' above",
+              file=sys.stderr)
+        return EXIT_NOTHING_FITS
     return 0

@@ -23,9 +23,11 @@ import yaml
 from epcsim import __version__
 from epcsim.reference.catalog import HOURS_PER_MONTH, canonical_name, load_catalog
 from epcsim.reference.cost_parameters import cost_parameters
-from epcsim.report import plots
-from epcsim.report.format import ms, num, pct, usd, with_ci
+from epcsim.reference.market import PRICING_WORDS
+from epcsim.report import plots, sizing_plots
+from epcsim.report.format import duration, num, pct, usd, with_ci
 from epcsim.report.frames import aggregate_runs, epc_by_size, error_text, failed_runs
+from epcsim.report.sizing_table import successor_table, sizing_table
 from epcsim.report.tables import Table
 from epcsim.sizing import SizingResult, knee_from_curve
 
@@ -100,12 +102,22 @@ def _recommendation(sizing: SizingResult | None, info: Mapping[str, Any]) -> dic
         return {"kind": "warn", "text": "Recommendation: none. " + (
             sizing.reasons[0] if sizing.reasons else "")}
     text = (f"Recommendation: {rec.vm_count} x {_short(rec.vm_size)} for "
-            f"{usd(rec.usd_per_month)}/month, meeting {sizing.slo.describe()}; binding "
-            f"resource: {sizing.binding_resource}.")
-    if sizing.successor is not None and sizing.successor.to_size:
-        s = sizing.successor
-        text += (f" {rec.series} {'retired' if s.retired else 'retires'} on {s.retires_on}: "
-                 f"move to {s.vm_count} x {_short(s.to_size)} ({s.to_series}).")
+            f"{usd(rec.usd_per_month)}/month, meeting {sizing.slo.describe()} (Linux "
+            f"{PRICING_WORDS[sizing.slo.pricing]} prices in {sizing.slo.region}, bought on "
+            f"{sizing.as_of}); binding resource: {sizing.binding_resource}.")
+    s = sizing.successor
+    if s is not None and s.to_size:
+        verb = "retired" if s.retired else "retires"
+        series = s.from_size.removeprefix("Standard_")
+        if s.to_size == rec.vm_size:  # a study of retired sizes: lead with the move
+            was = (f"{s.from_vm_count} x {series} ({usd(s.from_usd_per_month)}/month)"
+                   if s.from_vm_count else series)
+            text = (f"Move to {s.vm_count} x {_short(s.to_size)} ({s.to_series}): {was} "
+                    f"{verb} on {s.retires_on}. " + text)
+        else:
+            text += (f" {series} {verb} on {s.retires_on}: its successor would be "
+                     f"{s.vm_count} x {_short(s.to_size)} ({s.to_series}, "
+                     f"{usd(s.usd_per_month)}/month).")
     if sizing.sensitivity:
         held = sum(c.same_size for c in sizing.sensitivity)
         text += f" The choice holds in {held} of {len(sizing.sensitivity)} sensitivity cases."
@@ -152,20 +164,27 @@ def _results(agg: pd.DataFrame, sizing: SizingResult | None,
         if "usd_per_hour" in r and r.get("throughput_ops_s"):
             usd_m = float(r["usd_per_hour"]) / (float(r["throughput_ops_s"]) * 3600) * 1e6
         rows.append([_short(r["vm_size"]), label or "-", int(r.get("n_replications", 1)),
-                     with_ci(r, "throughput_ops_s"), ms(r.get("latency_p50_s")),
-                     ms(r.get("latency_p95_s")), with_ci(r, "latency_p99_s", ms),
+                     with_ci(r, "throughput_ops_s"), duration(r.get("latency_p50_s")),
+                     duration(r.get("latency_p95_s")), with_ci(r, "latency_p99_s", duration),
                      pct(r.get("vcpu_utilisation")), num(r.get("epc_faults_per_s")),
                      num(r.get("slowdown_vs_native")), usd(usd_m)])
-    table = Table.of(
-        ["VM size", "point", "n", "throughput ops/s [95% CI]", "p50 ms", "p95 ms",
-         "p99 ms [95% CI]", "vCPU util.", "EPC faults/s", "slowdown vs native",
-         "USD per M ops"], rows,
-        caption="Means over replications with 95% Student-t confidence intervals; USD per "
-                "million operations at the simulated throughput and the VM's hourly price.")
-    shown = [figures.add("throughput", plots.plot_throughput_by_size(agg),
-                         "Throughput per VM size (mean and 95% CI over replications)")]
+    header = ["VM size", "point", "n", "throughput ops/s [95% CI]", "p50", "p95",
+              "p99 [95% CI]", "vCPU util.", "EPC faults/s", "slowdown vs native",
+              "USD per M ops"]
+    caption = ("Means over replications with 95% Student-t confidence intervals; USD per "
+               "million operations at the simulated throughput and the VM's hourly price.")
+    if _echoes_offered_load(agg):
+        header.pop(3)
+        rows = [r[:3] + r[4:] for r in rows]
+        caption += (" Every size kept up with the offered load, so its throughput equals the "
+                    "load and is not shown; the sizing table gives each size's capacity.")
+    table = Table.of(header, rows, caption=caption)
+    shown = []
+    if not _echoes_offered_load(agg):  # else every bar is the offered load: nothing to show
+        shown.append(figures.add("throughput", plots.plot_throughput_by_size(agg),
+                                 "Throughput per VM size (mean and 95% CI over replications)"))
     bound = sizing.slo.latency_bound_s if sizing else None
-    if "latency_p99_s" in agg:
+    if "latency_p99_s" in agg and sizing is None:  # with sizing: p99 against load instead
         shown.append(figures.add("latency", plots.plot_latency_by_size(agg, 99, bound),
                                  "p99 latency per VM size (mean and 95% CI)"))
     no_latency = ""
@@ -176,6 +195,15 @@ def _results(agg: pd.DataFrame, sizing: SizingResult | None,
     return {"table": table, "figures": shown, "no_latency": no_latency}
 
 
+def _echoes_offered_load(agg: pd.DataFrame) -> bool:
+    """Every row's throughput within 5% of its offered load (an open loop that keeps up)."""
+    if "offered_load_ops_s" not in agg or "throughput_ops_s" not in agg or agg.empty:
+        return False
+    offered = agg["offered_load_ops_s"].to_numpy(float)
+    done = agg["throughput_ops_s"].to_numpy(float)
+    return bool(((offered > 0) & (np.abs(done - offered) <= 0.05 * offered)).all())
+
+
 def _latency_vs_load(agg: pd.DataFrame, sizing: SizingResult | None,
                      figures: _Figures) -> list[Figure] | None:
     frames = []
@@ -183,9 +211,7 @@ def _latency_vs_load(agg: pd.DataFrame, sizing: SizingResult | None,
             ).max() > 1:
         frames.append(("simulated study runs",
                        agg.rename(columns={"offered_load_ops_s": "load_ops_s"})))
-    if sizing is not None and sizing.probes:
-        frames.append(("capacity-search evaluations", pd.DataFrame(sizing.probes)))
-    if not frames:
+    if not frames:  # the capacity-search probes are drawn in the sizing section
         return None
     bound = sizing.slo.latency_bound_s if sizing else None
     shown = []
@@ -281,20 +307,34 @@ def _sizing(sizing: SizingResult | None, figures: _Figures) -> dict[str, Any] | 
                  f"needed with {slo.headroom_fraction:.0%} headroom each. Monthly prices use "
                  f"{HOURS_PER_MONTH:g} hours.")
     frame = pd.DataFrame(sizing.capacity_rows())
+    rec = sizing.recommended.vm_size if sizing.recommended else None
+    capacity = sizing_table(sizing)
     rows = []
     for r in frame.to_dict("records"):
         rows.append([_short(r["vm_size"]), r["vcpus"], num(r["epc_mib"]), usd(r["usd_per_hour"]),
-                     ("≥ " if r["capacity_is_lower_bound"] else "") + num(r["capacity_ops_s"]),
                      num(r["ops_per_usd"] / 1e6), usd(r["usd_per_million_ops"]),
-                     r["vm_count"] if r["feasible"] else "-",
-                     usd(r["usd_per_month_at_target"]) if r["feasible"] else "-",
-                     r["binding_resource"]])
-    capacity = Table.of(["VM size", "vCPUs", "EPC MiB", "USD/h", "capacity ops/s",
-                         "M ops per USD", "USD per M ops", "VMs for target",
-                         "USD/month at target", "binding resource"], rows)
-    cost = figures.add("cost", plots.plot_cost(frame),
-                       "Cost per million operations at capacity, and monthly cost at the "
-                       "target load (number of VMs above each bar)")
+                     pct(r["headroom_left_fraction"]) if r["feasible"] else "-",
+                     r["unavailable_reason"] or "-"])
+    economics = Table.of(["VM size", "vCPUs", "EPC MiB", "USD/h", "M ops per USD at capacity",
+                          "USD per M ops at capacity", "headroom left at target",
+                          "why not recommended"], rows,
+                         caption="Prices under the objective's region and pricing "
+                                 "(epcsim/reference/data/vm_prices.csv); an empty price is "
+                                 "one Azure does not publish in epcsim's data, never a "
+                                 "guess.")
+    cost = figures.add("cost", sizing_plots.plot_monthly_cost(frame, rec),
+                       "Monthly cost of the VMs each size needs for the target load (the VM "
+                       "count at each bar's end)")
+    figs = [figures.add("capacity", sizing_plots.plot_capacity(
+        frame, slo.target_load_ops_s, rec, slo.headroom_fraction),
+        "Capacity of one VM per size (bar: the capacity search's bracket) against the "
+        "target load")]
+    if sizing.probes:
+        figs.append(figures.add("latency_vs_load_sizing", sizing_plots.plot_latency_against_load(
+            pd.DataFrame(sizing.probes), slo.latency_percentile, slo.latency_bound_s,
+            [str(s) for s in frame["vm_size"]]),
+            f"p{slo.latency_percentile:g} latency against the load on one VM, per size, "
+            "with the SLO bound (every load the sizing evaluated)"))
     sensitivity = None
     if sizing.sensitivity:
         sensitivity = Table.of(
@@ -318,6 +358,10 @@ def _sizing(sizing: SizingResult | None, figures: _Figures) -> dict[str, Any] | 
     return {
         "objective": objective,
         "capacity_table": capacity,
+        "successor_table": successor_table(sizing),
+        "economics_table": economics,
+        "figures": figs,
+        "advice": list(sizing.advice),
         "cost_figure": cost,
         "reasons": list(sizing.reasons),
         "binding": [f"{_short(c.vm_size)}: {c.binding_resource}: {c.binding_reason}"

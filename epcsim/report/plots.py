@@ -139,11 +139,16 @@ def plot_throughput_by_size(frame: pd.DataFrame) -> Figure:
 
 def plot_latency_by_size(frame: pd.DataFrame, percentile: float = 99.0,
                          bound_s: float | None = None) -> Figure:
-    """Latency at ``percentile`` (ms, log scale) per VM size with CIs and the SLO bound."""
+    """Latency at ``percentile`` (ms) per VM size with CIs and the SLO bound; a log scale
+    only when the values (and the bound) span more than 30 x, so no bar hides."""
     metric = f"latency_p{percentile:g}_s"
+    vals = frame[metric].to_numpy(float) if metric in frame else np.array([])
+    vals = np.append(vals, [] if bound_s is None else [bound_s])
+    vals = vals[np.isfinite(vals) & (vals > 0)]
+    log = bool(len(vals)) and float(vals.max() / vals.min()) > 30
     return _grouped_bars(frame, metric, f"p{percentile:g} latency (ms)",
                          f"p{percentile:g} latency per VM size (mean, 95% CI)", scale=1e3,
-                         hline=bound_s, hline_label="SLO bound", log=True)
+                         hline=bound_s, hline_label="SLO bound", log=log)
 
 
 def plot_latency_vs_load(frame: pd.DataFrame, percentiles: Sequence[float] = (50, 95, 99),

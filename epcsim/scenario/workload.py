@@ -3,6 +3,7 @@ operations, phases), the simulation settings and the service-level objective.
 """
 from __future__ import annotations
 
+import datetime as _dt
 import math
 from typing import Annotated, Any, Literal
 
@@ -545,6 +546,34 @@ class Slo(_Spec):
                                                            "deployment (all VMs), USD.")
     headroom: Annotated[float, Quantity("fraction", ge=0, le=0.99)] = Field(
         0.0, description="Spare capacity to keep at the target load (`20%`).")
+    as_of: _dt.date | None = Field(
+        None, description="Decision date (`2026-11-30`; default: the day sizing runs). Only "
+                          "sizes that can be bought on it are recommended; retired ones are "
+                          "shown beside their successors (epcsim/reference/data/"
+                          "vm_availability.csv).")
+    region: str = Field("eastus", description="Azure region whose prices apply "
+                                              "(epcsim/reference/data/vm_prices.csv: eastus, "
+                                              "eastus2, westus, westus2, uksouth, westeurope, "
+                                              "northeurope).")
+    pricing: Literal["payg", "reserved-1y", "reserved-3y"] = Field(
+        "payg", description="Price the buyer pays: pay-as-you-go or a 1-/3-year reservation. "
+                            "A size without a published price under it is shown, not "
+                            "recommended.")
+    subscription: Literal["existing", "new"] = Field(
+        "existing", description="`existing`: the Azure subscription already deploys the "
+                                "series, so a series closed to new subscriptions can still be "
+                                "bought until it retires; `new`: it cannot.")
+
+    @field_validator("region", mode="before")
+    @classmethod
+    def _region(cls, v: object) -> object:
+        from epcsim.reference.market import regions
+
+        known = regions()
+        if isinstance(v, str) and v.strip().lower().replace(" ", "") in known:
+            return v.strip().lower().replace(" ", "")
+        raise _fail("region", "unknown Azure region", expected="one of " + ", ".join(known),
+                    found=v)
 
     @field_validator("latency_percentile", mode="before")
     @classmethod

@@ -34,13 +34,22 @@ class Successor:
     capacity_change_fraction: float
     monthly_change_usd: float
     note: str
+    #: The team's option on the retired size, shown beside the successor's (0/None: the
+    #: retired size cannot meet the objectives).
+    from_capacity_ops_s: float = 0.0
+    from_vm_count: int = 0
+    from_usd_per_month: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Successor:
-        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
+        out = {f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data}
+        for key in ("usd_per_month", "capacity_change_fraction", "monthly_change_usd"):
+            if out.get(key) is None:
+                out[key] = math.inf
+        return cls(**out)
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,8 @@ class SizingResult:
     evaluations: int
     cache_hits: int
     variant: dict[str, Any] = field(default_factory=dict)
+    #: When nothing fits: what would (more VMs, a larger size, a what-if); else empty.
+    advice: list[str] = field(default_factory=list)
 
     @property
     def recommendation_holds(self) -> bool:
@@ -125,17 +136,28 @@ class SizingResult:
         opts = {o.vm_size: o for o in self.options}
         for c in self.capacities:
             o = opts.get(c.vm_size)
+            price = o.usd_per_hour if o is not None else c.usd_per_hour
             rows.append({
                 "vm_size": c.vm_size, "series": c.series, "vcpus": c.vcpus,
-                "epc_mib": c.epc_mib, "usd_per_hour": c.usd_per_hour,
+                "epc_mib": c.epc_mib, "usd_per_hour": math.nan if price is None else price,
                 "capacity_ops_s": c.capacity_ops_s,
                 "capacity_is_lower_bound": c.capacity_is_lower_bound,
-                "ops_per_usd": c.ops_per_usd,
-                "usd_per_million_ops": c.usd_per_million_ops,
+                "ops_per_usd": (c.capacity_ops_s * 3600.0 / price if price else math.nan),
+                "usd_per_million_ops": (price / (c.capacity_ops_s * 3600.0) * 1e6
+                                        if price is not None and c.capacity_ops_s > 0
+                                        else None),
                 "vm_count": o.vm_count if o else None,
                 "usd_per_month_at_target": (o.usd_per_month if o and o.feasible else None),
                 "headroom_left_fraction": o.headroom_left_fraction if o else None,
                 "feasible": bool(o and o.feasible),
+                "recommendable": bool(o and o.recommendable),
+                "purchasable": bool(o is None or o.purchasable),
+                "availability": o.availability if o else "available",
+                "unavailable_reason": o.unavailable_reason if o else "",
+                "bracket_low_ops_s": c.bracket_low_ops_s,
+                "bracket_high_ops_s": c.bracket_high_ops_s,
+                "per_vm_load_ops_s": o.per_vm_load_ops_s if o else None,
+                "metrics_at_target": dict(o.metrics_at_target) if o else {},
                 "binding_resource": c.binding_resource,
                 "binding_reason": c.binding_reason,
             })
@@ -160,6 +182,7 @@ class SizingResult:
             "evaluations": self.evaluations,
             "cache_hits": self.cache_hits,
             "variant": self.variant,
+            "advice": list(self.advice),
         }
 
     def to_json(self) -> str:
@@ -192,6 +215,7 @@ class SizingResult:
                 evaluations=data["evaluations"],
                 cache_hits=data["cache_hits"],
                 variant=dict(data.get("variant") or {}),
+                advice=list(data.get("advice") or []),
             )
         except (KeyError, TypeError) as exc:
             raise EpcsimError(f"sizing result: missing or malformed field ({exc})") from exc

@@ -5,6 +5,7 @@ constants that steer the capacity search (see the package docstring for the meth
 from __future__ import annotations
 
 import dataclasses
+import datetime as _dt
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -12,6 +13,13 @@ from typing import Any
 
 from epcsim.errors import EpcsimError
 from epcsim.reference.catalog import VmSize
+from epcsim.reference.market import (
+    DEFAULT_REGION,
+    PRICING_WORDS,
+    PRICINGS,
+    SUBSCRIPTIONS,
+    regions,
+)
 
 #: The signature of the injected evaluation function.
 
@@ -113,7 +121,12 @@ class Slo:
     ``target_load_ops_s``: the load to serve (operations per second); ``latency_percentile``:
     which percentile is bounded (e.g. 99); ``latency_bound_s``: the bound, in seconds;
     ``budget_usd_per_month``: optional ceiling on the monthly cost; ``headroom_fraction``:
-    share of each VM's capacity to keep unused at the target load (0 <= h < 1).
+    share of each VM's capacity to keep unused at the target load (0 <= h < 1);
+    ``as_of``: the decision date (ISO text; None: the day the sizing runs), only sizes that
+    can be bought on it are recommended; ``region``: the Azure region whose prices apply;
+    ``pricing``: ``payg``, ``reserved-1y`` or ``reserved-3y``; ``subscription``:
+    ``existing`` (a subscription that already deploys the series) or ``new``
+    (:mod:`epcsim.reference.market`).
     """
 
     target_load_ops_s: float
@@ -121,6 +134,10 @@ class Slo:
     latency_percentile: float = 99.0
     budget_usd_per_month: float | None = None
     headroom_fraction: float = 0.0
+    as_of: str | None = None
+    region: str = DEFAULT_REGION
+    pricing: str = "payg"
+    subscription: str = "existing"
 
     def __post_init__(self) -> None:
         checks = [
@@ -139,6 +156,18 @@ class Slo:
         for name, value, expected, ok in checks:
             if not isinstance(value, int | float) or not math.isfinite(value) or not ok(value):
                 raise EpcsimError(f"slo.{name}: expected {expected}, found {value!r}")
+        for name, text, allowed in (("region", self.region, regions()),
+                                    ("pricing", self.pricing, tuple(PRICINGS)),
+                                    ("subscription", self.subscription, SUBSCRIPTIONS)):
+            if text not in allowed:
+                raise EpcsimError(f"slo.{name}: expected one of {', '.join(allowed)}, found "
+                                  f"{text!r}")
+        if self.as_of is not None:
+            try:
+                _dt.date.fromisoformat(self.as_of)
+            except (TypeError, ValueError):
+                raise EpcsimError(f"slo.as_of: expected a date such as 2026-11-30, found "
+                                  f"{self.as_of!r}") from None
 
     @property
     def latency_metric(self) -> str:
@@ -152,6 +181,17 @@ class Slo:
         if self.budget_usd_per_month is not None:
             text += f", budget ${self.budget_usd_per_month:,.0f}/month"
         return text
+
+    def decision_date(self, default: _dt.date | None = None) -> _dt.date:
+        """``as_of`` as a date; ``default`` (else today) when it is not set."""
+        if self.as_of is not None:
+            return _dt.date.fromisoformat(self.as_of)
+        return default or _dt.date.today()
+
+    def describe_market(self) -> str:
+        """``Linux pay-as-you-go prices in eastus; existing subscription``."""
+        return (f"Linux {PRICING_WORDS[self.pricing]} prices in {self.region}; "
+                f"{self.subscription} subscription")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -178,6 +218,11 @@ class Slo:
         return cls(target_load_ops_s=float(target), latency_bound_s=float(bound),
                    latency_percentile=float(getattr(spec, "latency_percentile", 99.0)),
                    budget_usd_per_month=getattr(spec, "budget_usd_per_month", None),
-                   headroom_fraction=float(getattr(spec, "headroom", 0.0)))
+                   headroom_fraction=float(getattr(spec, "headroom", 0.0)),
+                   as_of=(None if getattr(spec, "as_of", None) is None
+                          else str(spec.as_of)),
+                   region=str(getattr(spec, "region", DEFAULT_REGION)),
+                   pricing=str(getattr(spec, "pricing", "payg")),
+                   subscription=str(getattr(spec, "subscription", "existing")))
 
 

@@ -24,6 +24,7 @@ import platform
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -350,7 +351,9 @@ def _size(scenario: Scenario, *, vm_sizes: Sequence[VmSize] | None, sensitivity:
     # Everything an evaluation depends on besides (VM size, load, variant): the resolved
     # scenario, the evaluator's run lengths and the epcsim version.
     namespace = hashlib.sha256(json.dumps(
-        {"scenario": scenario.model_dump(mode="json", by_alias=True), "settings": settings,
+        {"scenario": scenario.model_dump(mode="json", by_alias=True,
+                                         exclude={"uncertain", "uncertainty"}),
+         "settings": settings,
          "epcsim": __version__}, sort_keys=True, default=str).encode("utf-8")).hexdigest()
     vms = list(vm_sizes) if vm_sizes is not None else resolve_vm_sizes(scenario)
     be = None
@@ -370,10 +373,30 @@ def _size(scenario: Scenario, *, vm_sizes: Sequence[VmSize] | None, sensitivity:
         result = _recommend(ev, vms, slo, sensitivity=sensitivity,
                             what_ifs=DEFAULT_WHAT_IFS if what_ifs else (), knee=knee,
                             as_of=as_of, estimates=estimates, analytic=analytic)
+        if scenario.uncertain:
+            result = dataclasses.replace(result, uncertainty=_uncertainty(
+                scenario, ev, vms, slo, result, analytic))
     finally:
         if be is not None:
             be.close()
     return result, ev
+
+
+def _uncertainty(scenario: Scenario, ev: Any, vms: Sequence[VmSize], slo: Any, result: Any,
+                 analytic: bool) -> dict[str, Any]:
+    """The ``uncertain:`` inputs propagated through the capacity search (issue 17)."""
+    from epcsim.scenario.uncertain import resolve_inputs
+    from epcsim.sizing.uncertainty import propagate
+
+    inputs, issues = resolve_inputs(scenario)
+    if issues:
+        raise EpcsimError(f"uncertain: {issues[0].message}")
+    settings = scenario.uncertainty
+    seed = settings.seed if settings.seed is not None else scenario.simulation.seed
+    hints = {c.vm_size: c.capacity_ops_s for c in result.capacities if c.capacity_ops_s > 0}
+    chosen = result.recommended.vm_size if result.recommended else None
+    return propagate(ev, vms, slo, inputs, settings.draws, seed, recommended=chosen,
+                     hints=hints, rel_tol=result.rel_tol, analytic=analytic)
 
 
 class _SizingProgress:
@@ -577,6 +600,11 @@ def _derive(study: StudyOutput, out: Path, summary_sha: str | None, do_sizing: b
                            (json.dumps(data, indent=2) + "\n").encode("utf-8"))
         lines.append("recommendation:")
         lines.extend(f"  {reason}" for reason in result.reasons)
+        if result.uncertainty:
+            from epcsim.sizing.uncertainty import summary_lines
+
+            lines.append(f"uncertain inputs ({result.uncertainty['draws']} draws):")
+            lines.extend(f"  {line}" for line in summary_lines(result.uncertainty))
     if do_mrc:
         from epcsim.study.page_trace import scenario_mrc
 

@@ -110,6 +110,9 @@ class SizingResult:
     evaluations: int
     cache_hits: int
     variant: dict[str, Any] = field(default_factory=dict)
+    #: The uncertain inputs propagated through the capacity search
+    #: (:func:`epcsim.sizing.uncertainty.propagate`), or None without an ``uncertain:`` section.
+    uncertainty: dict[str, Any] | None = None
 
     @property
     def recommendation_holds(self) -> bool:
@@ -160,6 +163,7 @@ class SizingResult:
             "evaluations": self.evaluations,
             "cache_hits": self.cache_hits,
             "variant": self.variant,
+            "uncertainty": self.uncertainty,
         }
 
     def to_json(self) -> str:
@@ -192,6 +196,7 @@ class SizingResult:
                 evaluations=data["evaluations"],
                 cache_hits=data["cache_hits"],
                 variant=dict(data.get("variant") or {}),
+                uncertainty=data.get("uncertainty"),
             )
         except (KeyError, TypeError) as exc:
             raise EpcsimError(f"sizing result: missing or malformed field ({exc})") from exc

@@ -18,13 +18,13 @@ unless ``progress=True``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path

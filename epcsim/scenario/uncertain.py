@@ -219,7 +219,8 @@ def resolve_inputs(scn: Scenario, raw: dict[str, Any] | None = None,
         nominal, suffix = _read(scn, segments)
         segments = segments + suffix
         if isinstance(nominal, bool) or not isinstance(nominal, int | float):
-            _, found = _convert(scn, raw, context, segments, given[names[0]], where)
+            found = _convert(scn, raw, context, segments, given[names[0]], where)[1] \
+                if nominal is None else []
             issues.extend(found or [Issue(where, "not a numeric field", "a key path to a "
                                           "number", short(nominal))])
             continue

@@ -120,7 +120,7 @@ def propagate(ev: CachedEvaluator, vms: Sequence[VmSize], slo: Slo, inputs: Sequ
     cheapest: dict[str, int] = dict.fromkeys(names, 0)
     none = 0
     rows = []
-    for (var, s), caps, v in zip(cases, per_draw, values, strict=True):
+    for (_, s), caps, v in zip(cases, per_draw, values, strict=True):
         best = _cheapest([size_option(c, s, max_vms) for c in caps])
         if best is None:
             none += 1
@@ -139,7 +139,7 @@ def propagate(ev: CachedEvaluator, vms: Sequence[VmSize], slo: Slo, inputs: Sequ
                           "min": float(xs.min()), "max": float(xs.max())}
     focus = recommended if recommended in names else max(names, key=lambda n: cheapest[n])
     j = names.index(focus)
-    mid_var, mid_slo = _split(mids, inputs, slo)
+
     tornado = []
     for item in inputs:
         pair = {}
@@ -155,7 +155,7 @@ def propagate(ev: CachedEvaluator, vms: Sequence[VmSize], slo: Slo, inputs: Sequ
                         "vms_low": pair.get("low_vms", 0), "vms_high": pair.get("high_vms", 0),
                         "swing_ops_s": abs(pair.get("high", 0.0) - pair.get("low", 0.0))})
     tornado.sort(key=lambda t: -t["swing_ops_s"])
-    del mid_var, mid_slo
+
     return {
         "draws": draws, "seed": seed, "method": "latin hypercube",
         "interval_percentiles": list(INTERVAL),

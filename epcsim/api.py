@@ -37,6 +37,7 @@ from epcsim.errors import EpcsimError
 from epcsim.model import RunResult
 from epcsim.reference.catalog import VmSize
 from epcsim.scenario import RunPoint, Scenario, StudyPlan, load_scenario, plan_study
+from epcsim.sizing.uncertainty import uncertainty_lines
 from epcsim.study import confidence_intervals
 from epcsim.study import run_study as _run_tasks
 from epcsim.study.configure import model_config, offered_load_ops_s, working_set_bytes
@@ -351,9 +352,8 @@ def _size(scenario: Scenario, *, vm_sizes: Sequence[VmSize] | None, sensitivity:
     # Everything an evaluation depends on besides (VM size, load, variant): the resolved
     # scenario, the evaluator's run lengths and the epcsim version.
     namespace = hashlib.sha256(json.dumps(
-        {"scenario": scenario.model_dump(mode="json", by_alias=True,
-                                         exclude={"uncertain", "uncertainty"}),
-         "settings": settings,
+        {"scenario": scenario.model_dump(mode="json", by_alias=True, exclude={
+            "uncertain", "uncertainty"}), "settings": settings,
          "epcsim": __version__}, sort_keys=True, default=str).encode("utf-8")).hexdigest()
     vms = list(vm_sizes) if vm_sizes is not None else resolve_vm_sizes(scenario)
     be = None
@@ -374,29 +374,14 @@ def _size(scenario: Scenario, *, vm_sizes: Sequence[VmSize] | None, sensitivity:
                             what_ifs=DEFAULT_WHAT_IFS if what_ifs else (), knee=knee,
                             as_of=as_of, estimates=estimates, analytic=analytic)
         if scenario.uncertain:
-            result = dataclasses.replace(result, uncertainty=_uncertainty(
+            from epcsim.sizing.uncertainty import propagate_scenario
+
+            result = dataclasses.replace(result, uncertainty=propagate_scenario(
                 scenario, ev, vms, slo, result, analytic))
     finally:
         if be is not None:
             be.close()
     return result, ev
-
-
-def _uncertainty(scenario: Scenario, ev: Any, vms: Sequence[VmSize], slo: Any, result: Any,
-                 analytic: bool) -> dict[str, Any]:
-    """The ``uncertain:`` inputs propagated through the capacity search (issue 17)."""
-    from epcsim.scenario.uncertain import resolve_inputs
-    from epcsim.sizing.uncertainty import propagate
-
-    inputs, issues = resolve_inputs(scenario)
-    if issues:
-        raise EpcsimError(f"uncertain: {issues[0].message}")
-    settings = scenario.uncertainty
-    seed = settings.seed if settings.seed is not None else scenario.simulation.seed
-    hints = {c.vm_size: c.capacity_ops_s for c in result.capacities if c.capacity_ops_s > 0}
-    chosen = result.recommended.vm_size if result.recommended else None
-    return propagate(ev, vms, slo, inputs, settings.draws, seed, recommended=chosen,
-                     hints=hints, rel_tol=result.rel_tol, analytic=analytic)
 
 
 class _SizingProgress:
@@ -600,11 +585,8 @@ def _derive(study: StudyOutput, out: Path, summary_sha: str | None, do_sizing: b
                            (json.dumps(data, indent=2) + "\n").encode("utf-8"))
         lines.append("recommendation:")
         lines.extend(f"  {reason}" for reason in result.reasons)
-        if result.uncertainty:
-            from epcsim.sizing.uncertainty import summary_lines
-
-            lines.append(f"uncertain inputs ({result.uncertainty['draws']} draws):")
-            lines.extend(f"  {line}" for line in summary_lines(result.uncertainty))
+        if result.uncertainty:  # issue 17: the uncertain inputs' draws
+            lines.extend(uncertainty_lines(result.uncertainty))
     if do_mrc:
         from epcsim.study.page_trace import scenario_mrc
 

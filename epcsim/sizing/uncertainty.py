@@ -171,6 +171,29 @@ def propagate(ev: CachedEvaluator, vms: Sequence[VmSize], slo: Slo, inputs: Sequ
     }
 
 
+def propagate_scenario(scenario: Any, ev: Any, vms: Sequence[VmSize], slo: Slo, result: Any,
+                 analytic: bool) -> dict[str, Any]:
+    """The ``uncertain:`` inputs propagated through the capacity search (issue 17)."""
+    from epcsim.errors import EpcsimError
+    from epcsim.scenario.uncertain import resolve_inputs
+
+    inputs, issues = resolve_inputs(scenario)
+    if issues:
+        raise EpcsimError(f"uncertain: {issues[0].message}")
+    settings = scenario.uncertainty
+    seed = settings.seed if settings.seed is not None else scenario.simulation.seed
+    hints = {c.vm_size: c.capacity_ops_s for c in result.capacities if c.capacity_ops_s > 0}
+    chosen = result.recommended.vm_size if result.recommended else None
+    return propagate(ev, vms, slo, inputs, settings.draws, seed, recommended=chosen,
+                     hints=hints, rel_tol=result.rel_tol, analytic=analytic)
+
+
+def uncertainty_lines(result: Mapping[str, Any]) -> list[str]:
+    """The terminal's block: a heading and the indented :func:`summary_lines`."""
+    return [f"uncertain inputs ({result['draws']} draws):",
+            *(f"  {line}" for line in summary_lines(result))]
+
+
 def summary_lines(result: Mapping[str, Any]) -> list[str]:
     """Sentences for the terminal and the report."""
     lines = []

@@ -18,6 +18,7 @@ unless ``progress=True``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import os
@@ -37,10 +38,12 @@ from epcsim.errors import EpcsimError
 from epcsim.model import RunResult
 from epcsim.reference.catalog import VmSize
 from epcsim.scenario import RunPoint, Scenario, StudyPlan, load_scenario, plan_study
+from epcsim.sizing.uncertainty import uncertainty_lines
 from epcsim.study import confidence_intervals
 from epcsim.study import run_study as _run_tasks
-from epcsim.study.configure import model_config, offered_load_ops_s, working_set_bytes
-from epcsim.study.execute import RunPayload, simulate_scenario
+from epcsim.study.configure import model_config
+from epcsim.study.execute import simulate_scenario
+from epcsim.study.plan_tasks import _task, study_tasks
 from epcsim.study.store import SUMMARY_FILE, atomic_write_bytes, study_lock
 from epcsim.study.task import RunTask
 
@@ -80,46 +83,6 @@ class StudyOutput:
     details: Mapping[str, pd.DataFrame]
     wall_s: float
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _labels(run: RunPoint) -> dict[str, Any]:
-    vm = run.vm
-    labels: dict[str, Any] = {
-        "vm_size": vm.size,
-        "series": vm.series,
-        "vcpus": vm.vcpus,
-        "epc_mib": vm.epc_mib,
-        "sgx_generation": vm.sgx_generation,
-        "usd_per_hour": vm.linux_usd_per_hour,
-    }
-    for key, value in run.point_normalised.items():
-        labels[key] = value if isinstance(value, str | int | float | bool) or value is None \
-            else json.dumps(value, sort_keys=True)
-    labels["working_set_mib"] = working_set_bytes(run.scenario) / 2**20
-    labels["offered_load_ops_s"] = offered_load_ops_s(run.scenario)
-    labels["replication"] = run.replication
-    labels["seed"] = run.seed
-    return labels
-
-
-def _task(run: RunPoint, config: Any, keep_detail: bool) -> RunTask:
-    payload = RunPayload(config=config, replication=run.replication, seed=run.seed,
-                         native_baseline=run.scenario.simulation.native_baseline,
-                         keep_detail=keep_detail)
-    return RunTask(run_key=run.run_key, fn="epcsim.study.execute:run_point", payload=payload,
-                   labels=_labels(run))
-
-
-def study_tasks(plan: StudyPlan, *, keep_detail: bool = True) -> list[RunTask]:
-    """One :class:`RunTask` per run of ``plan``, in plan order."""
-    configs: dict[tuple[int, str], Any] = {}
-    tasks = []
-    for run in plan.runs:
-        key = (run.point_index, run.vm.size)
-        if key not in configs:
-            configs[key] = model_config(run.scenario, run.vm)
-        tasks.append(_task(run, configs[key], keep_detail))
-    return tasks
 
 
 def _sequential(plan: StudyPlan, target: Any, out: Path, keep_detail: bool,
@@ -328,8 +291,10 @@ def recommend(scenario: Scenario, *, vm_sizes: Sequence[VmSize] | None = None,
     return result
 
 
-#: The slo fields that change prices and availability, never an evaluation.
-_MARKET = {"slo": {"as_of", "region", "pricing", "subscription"}}
+#: Scenario parts that change prices, availability or the uncertainty draws, never an
+#: evaluation.
+_MARKET: dict[str, Any] = {"slo": {"as_of", "region", "pricing", "subscription"},
+                          "uncertain": True, "uncertainty": True}
 
 
 def _size(scenario: Scenario, *, vm_sizes: Sequence[VmSize] | None, sensitivity: bool,
@@ -376,6 +341,11 @@ def _size(scenario: Scenario, *, vm_sizes: Sequence[VmSize] | None, sensitivity:
         result = _recommend(ev, vms, slo, sensitivity=sensitivity,
                             what_ifs=DEFAULT_WHAT_IFS if what_ifs else (), knee=knee,
                             as_of=as_of, estimates=estimates, analytic=analytic)
+        if scenario.uncertain:
+            from epcsim.sizing.uncertainty import propagate_scenario
+
+            result = dataclasses.replace(result, uncertainty=propagate_scenario(
+                scenario, ev, vms, slo, result, analytic))
     finally:
         if be is not None:
             be.close()
@@ -584,6 +554,8 @@ def _derive(study: StudyOutput, out: Path, summary_sha: str | None, do_sizing: b
                            (json.dumps(data, indent=2) + "\n").encode("utf-8"))
         lines.append("recommendation:")
         lines.extend(f"  {reason}" for reason in result.reasons)
+        if result.uncertainty:  # issue 17: the uncertain inputs' draws
+            lines.extend(uncertainty_lines(result.uncertainty))
     if do_mrc:
         from epcsim.study.page_trace import scenario_mrc
 

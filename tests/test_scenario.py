@@ -353,7 +353,8 @@ def test_json_schema() -> None:
     schema = scenario_json_schema()
     json.dumps(schema)
     assert set(schema["properties"]) == {"name", "description", "vm", "costs", "enclaves",
-                                         "workload", "simulation", "slo", "sweep"}
+                                         "workload", "simulation", "slo", "sweep",
+                                         "uncertain", "uncertainty"}
     assert set(schema["properties"]["costs"]["properties"]) == set(default_costs())
     assert "size" in schema["$defs"]["Enclave"]["properties"]
     assert schema["$defs"]["Enclave"]["additionalProperties"] is False

@@ -27,7 +27,7 @@ from epcsim.reference.market import PRICING_WORDS
 from epcsim.report import plots, sizing_plots
 from epcsim.report.format import duration, num, pct, usd, with_ci
 from epcsim.report.frames import aggregate_runs, epc_by_size, error_text, failed_runs
-from epcsim.report.sizing_table import successor_table, sizing_table
+from epcsim.report.sizing_table import sizing_table, successor_table
 from epcsim.report.tables import Table
 from epcsim.sizing import SizingResult, knee_from_curve
 
@@ -343,6 +343,8 @@ def _sizing(sizing: SizingResult | None, figures: _Figures) -> dict[str, Any] | 
               (f"{c.vm_count} x {_short(c.vm_size)}" if c.vm_size else "none"),
               usd(c.usd_per_month), "yes" if c.same_size else "no", c.note]
              for c in sizing.sensitivity])
+    sensitivity_figure = _cost_tornado(sizing, figures)
+    uncertainty = _uncertainty(sizing, figures)
     what_ifs = None
     if sizing.what_ifs:
         size = _short(sizing.what_ifs[0].vm_size)
@@ -367,11 +369,60 @@ def _sizing(sizing: SizingResult | None, figures: _Figures) -> dict[str, Any] | 
         "binding": [f"{_short(c.vm_size)}: {c.binding_resource}: {c.binding_reason}"
                     for c in sizing.capacities],
         "sensitivity_table": sensitivity,
+        "sensitivity_figure": sensitivity_figure,
+        "uncertainty": uncertainty,
         "what_if_table": what_ifs,
         "footer": (f"Sizing used {sizing.evaluations} model evaluations ({sizing.cache_hits} "
                    f"answered from the cache); decision date for retirements: "
                    f"{sizing.as_of}."),
     }
+
+
+def _cost_tornado(sizing: SizingResult, figures: _Figures) -> Figure | None:
+    """The cost-parameter sensitivity in tornado form: USD/month of the cheapest option with
+    each parameter group at its low and high end."""
+    rec = sizing.recommended
+    if not sizing.sensitivity or rec is None:
+        return None
+    ends: dict[str, dict[str, float]] = {}
+    for c in sizing.sensitivity:
+        value = c.usd_per_month if c.usd_per_month is not None else math.nan
+        ends.setdefault(c.group, {})[c.end] = float(value)
+    rows = [(g, e.get("low", math.nan), e.get("high", math.nan)) for g, e in ends.items()]
+    return figures.add("sensitivity", plots.plot_tornado(
+        rows, rec.usd_per_month, "USD/month of the cheapest option",
+        "Cost parameters at the ends of their ranges (others as documented)"),
+        "Tornado chart: monthly cost of the cheapest option with each cost-parameter group "
+        "at its low and high end")
+
+
+def _uncertainty(sizing: SizingResult, figures: _Figures) -> dict[str, Any] | None:
+    """The uncertain inputs: capacity intervals, the cheapest share, the tornado chart."""
+    from epcsim.sizing.uncertainty import summary_lines
+
+    unc = sizing.uncertainty
+    if not unc:
+        return None
+    focus = unc["tornado_size"]
+    base = unc["capacity"].get(focus, {}).get("p50", math.nan)
+    rows = [(t["input"].replace("workload.operations.", "")
+             + f" [{num(t['low_value'])}..{num(t['high_value'])}]",
+             float(t["capacity_low_ops_s"]), float(t["capacity_high_ops_s"]))
+            for t in unc["tornado"]]
+    tornado = figures.add("tornado", plots.plot_tornado(
+        rows, base, f"capacity of {_short(focus)}, ops/s (line: median over the draws)",
+        "Which uncertain inputs matter most"),
+        f"Tornado chart: capacity of {_short(focus)} with each uncertain input at its low and "
+        "high end, the others at their midpoints")
+    cheapest = unc["cheapest_share"]
+    table = Table.of(
+        ["VM size", "capacity ops/s, 5th pct", "median", "95th pct", "cheapest in"],
+        [[_short(n), num(c["p5"]), num(c["p50"]), num(c["p95"]),
+          f"{cheapest.get(n, 0.0):.0%} of draws"] for n, c in unc["capacity"].items()],
+        caption=f"{unc['draws']} Latin-hypercube draws of the uncertain inputs; each draw is "
+                "a capacity search per size.")
+    return {"lines": summary_lines(unc), "table": table, "tornado": tornado,
+            "method": "Tornado: " + unc["tornado_method"] + "."}
 
 
 def _assumptions(info: Mapping[str, Any], sizes: Sequence[str]) -> dict[str, Table | None]:

@@ -337,6 +337,37 @@ def plot_cost(capacity: pd.DataFrame) -> Figure:
     return fig
 
 
+def plot_tornado(rows: Sequence[tuple[str, float, float]], base: float, xlabel: str,
+                 title: str) -> Figure:
+    """A tornado chart: one horizontal bar per input from its value at the input's low end
+    to its value at the high end, widest swing on top, a line at ``base``.
+
+    ``rows``: (label, value at the low end, value at the high end), in any order; NaN ends
+    are drawn as missing. The low end's bar part is one colour, the high end's another.
+    """
+    order = sorted(rows, key=lambda r: abs(r[2] - r[1]) if np.isfinite(r[2] - r[1]) else -1)
+    fig = _new_figure(7.5, max(2.0, 0.55 * len(order) + 1.2))
+    ax = fig.subplots()
+    if not order:
+        _no_data(ax)
+        return fig
+    y = np.arange(len(order))
+    for yi, (_, low, high) in zip(y, order, strict=True):
+        for end, value, colour in (("low end", low, _COLOURS[0]), ("high end", high,
+                                                                    _COLOURS[1])):
+            if np.isfinite(value):
+                ax.barh(yi, value - base, left=base, color=colour, height=0.6,
+                        label=end if yi == y[-1] else None)
+    ax.axvline(base, color="black", linewidth=0.8)
+    ax.set_yticks(y, [r[0] for r in order], fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
 def figure_png(fig: Figure, dpi: int = 110) -> bytes:
     """The figure as PNG bytes (for embedding in a report)."""
     buf = io.BytesIO()

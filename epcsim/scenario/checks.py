@@ -326,6 +326,11 @@ def cross_check(scn: Scenario, raw: Any, context: dict[str, Any]) -> Scenario:
     # Sweep (only when the rest is sound: every point re-validates the whole scenario).
     if scn.sweep and not issues:
         issues.extend(_check_sweep(scn, raw, context))
+    # Uncertain inputs (only when the rest is sound: each value re-validates the scenario).
+    if scn.uncertain and not issues and isinstance(raw, dict):
+        from epcsim.scenario.uncertain import resolve_inputs
+
+        issues.extend(resolve_inputs(scn, raw, context)[1])
     if issues:
         raise IssuesError(issues)
     return scn
@@ -407,7 +412,7 @@ def _check_sweep(scn: Scenario, raw: Any, context: dict[str, Any]) -> list[Issue
 #: Scenario fields that do not change a run's result (left out of its key, see
 #: :mod:`epcsim.scenario.plan`); sweeping over them alone is refused.
 RUN_INDEPENDENT = ("name", "description", "slo.*", "simulation.replications",
-                   "simulation.max_operations")
+                   "simulation.max_operations", "uncertain", "uncertainty")
 
 
 def _normalised_value(scn: Scenario, segments: list[str]) -> object:
@@ -425,6 +430,6 @@ def run_fingerprint(scn: Scenario) -> str:
     import json
 
     dumped = scn.model_dump(mode="json", exclude={
-        "name": True, "description": True, "slo": True, "sweep": True,
-        "simulation": {"replications", "max_operations"}})
+        "name": True, "description": True, "slo": True, "sweep": True, "uncertain": True,
+        "uncertainty": True, "simulation": {"replications", "max_operations"}})
     return json.dumps(dumped, sort_keys=True, separators=(",", ":"), default=str)

@@ -176,6 +176,7 @@ def _key_dump(scenario: Scenario) -> dict[str, Any]:
     """The scenario as it enters run keys: input files replaced by their content digests."""
     dumped = scenario.model_dump(mode="json", exclude={
         "name": True, "description": True, "vm": True, "slo": True, "sweep": True,
+        "uncertain": True, "uncertainty": True,
         "simulation": {"replications", "max_operations"}})
     for at, path in input_files(scenario).items():
         node: Any = dumped
@@ -208,6 +209,7 @@ def apply_point(scenario: Scenario, assignments: dict[str, object]) -> Scenario:
 
     source = scenario.source
     source.pop("sweep", None)
+    source.pop("uncertain", None)  # drawn by the sizing, not part of a point
     data = with_values(source, dict(assignments))
     try:
         return Scenario.model_validate(data, context=scenario.context)

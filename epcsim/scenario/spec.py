@@ -75,6 +75,7 @@ from epcsim.scenario.platform import (
     VmSelectionItem,
     _vm_shorthand,
 )
+from epcsim.scenario.uncertain import UncertainInput, UncertaintySettings
 from epcsim.scenario.workload import (
     REPEATING_PATTERNS,
     Arrival,
@@ -142,6 +143,21 @@ class Scenario(_Spec):
                     "`simulation.replications`, `simulation.max_operations`) are refused by "
                     "`epcsim check`; for several SLOs run one study per SLO with `--set` "
                     "(the stored runs are reused).")
+
+    uncertain: dict[str, UncertainInput] = Field(
+        default_factory=dict, max_length=32,
+        description="Key path -> the range or distribution of a numeric field the user is "
+                    "unsure of, in the field's own units: `{low: 1, high: 4}` (uniform), "
+                    "`{dist: triangular, low, mode, high}`, `{dist: normal, mean, sd}`, "
+                    "`{dist: lognormal, median, sigma}` (normal and lognormal truncated at 3 "
+                    "standard deviations). `epcsim run` propagates Latin-hypercube draws "
+                    "through the capacity search: capacity intervals per size, the share of "
+                    "draws in which each size is the cheapest, and a tornado chart. Not part of "
+                    "a run (the simulated runs use the values as written).")
+    uncertainty: UncertaintySettings = Field(
+        default_factory=lambda: UncertaintySettings.model_validate({}),
+        description="Draws of the `uncertain` inputs (`draws`, at most 256; `seed`, default "
+                    "simulation.seed).")
 
     @field_validator("name")
     @classmethod
@@ -248,6 +264,8 @@ __all__ = [
     "TraceArrival",
     "TraceFile",
     "TracePattern",
+    "UncertainInput",
+    "UncertaintySettings",
     "UniformPattern",
     "VmOverride",
     "VmSection",

@@ -121,6 +121,9 @@ class SizingResult:
     variant: dict[str, Any] = field(default_factory=dict)
     #: When nothing fits: what would (more VMs, a larger size, a what-if); else empty.
     advice: list[str] = field(default_factory=list)
+    #: The uncertain inputs propagated through the capacity search
+    #: (:func:`epcsim.sizing.uncertainty.propagate`), or None without an ``uncertain:`` section.
+    uncertainty: dict[str, Any] | None = None
 
     @property
     def recommendation_holds(self) -> bool:
@@ -183,6 +186,7 @@ class SizingResult:
             "cache_hits": self.cache_hits,
             "variant": self.variant,
             "advice": list(self.advice),
+            "uncertainty": self.uncertainty,
         }
 
     def to_json(self) -> str:
@@ -216,6 +220,7 @@ class SizingResult:
                 cache_hits=data["cache_hits"],
                 variant=dict(data.get("variant") or {}),
                 advice=list(data.get("advice") or []),
+                uncertainty=data.get("uncertainty"),
             )
         except (KeyError, TypeError) as exc:
             raise EpcsimError(f"sizing result: missing or malformed field ({exc})") from exc

@@ -27,10 +27,12 @@ def variant_assignments(scenario: Any, load_ops_s: float | None, variant: Mappin
     carries proportionally more host time; ``ocall_mode`` sets every operation with OCALLs to
     that call mode and gives each enclave at least one switchless worker when it is
     ``switchless``; ``enclave_threads_scale`` rounds each enclave's thread count (at least 1);
-    ``costs`` sets cost parameters by name. Unknown variant keys raise :class:`EpcsimError`.
+    ``costs`` sets cost parameters by name; ``set`` ({key path: value in base units}, last)
+    writes any field (a draw of the uncertain inputs). Unknown variant keys raise
+    :class:`EpcsimError`.
     """
     known = {"costs", "ocall_mode", "ocalls_per_op_scale", "working_set_scale",
-             "enclave_threads_scale"}
+             "enclave_threads_scale", "set"}
     unknown = sorted(set(variant) - known)
     if unknown:
         raise EpcsimError(f"sizing variant: unknown key(s) {', '.join(unknown)} (known: "
@@ -77,6 +79,8 @@ def variant_assignments(scenario: Any, load_ops_s: float | None, variant: Mappin
             out[f"workload.operations.{op.name}.call_mode"] = str(mode)
     for name, value in dict(variant.get("costs") or {}).items():
         out[f"costs.{name}"] = float(value)
+    for key, value in dict(variant.get("set") or {}).items():
+        out[str(key)] = value
     return out
 
 

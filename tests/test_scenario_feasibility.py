@@ -186,8 +186,12 @@ MODEL_ERRORS: dict[str, tuple[Mutation, str] | str] = {
     "{}: enclave {} cannot be built: its Version Array pages alone fill the EPC ({} pages "
     "free)": (both(custom_vm(epc_mib=1, memory_gib=64), setter("enclaves.0.size", "32 GiB")),
               "vm.custom"),
-    "{}: the EPC left for enclave pages ({} pages after SECS/TCS/SSA pages) is too small for "
-    "the reclaimer (needs more than {})": (custom_vm(epc_mib=0.25), "vm.custom"),
+    "{}: the EPC left for enclave pages ({} pages after SECS/TCS/SSA/VA/platform pages) is too "
+    "small for the reclaimer (needs more than {})": (custom_vm(epc_mib=0.25), "vm.custom"),
+    "unknown SGX driver": (setter("simulation.sgx_driver", "dcap"), "simulation.sgx_driver"),
+    "unknown host kind": (setter("simulation.host", "cloud"), "simulation.host"),
+    "platform enclave pages must be >= 0": (setter("simulation.platform_enclaves", "-1 MiB"),
+                                            "simulation.platform_enclaves"),
     "EPC size and evicted pages must be >= 0 (found {}, {})": (custom_vm(epc_mib=-1),
                                                                "vm.custom"),
     "thread count must be >= 0 (found {})": (setter("enclaves.0.threads", -1),

@@ -75,16 +75,20 @@ def epc_issues(scn: Scenario, vms: list[VmSize]) -> list[Issue]:
                             f"{total:,} pages"))
     need = int(scn.costs.get("reclaim_high_watermark_pages", 64)) + int(
         scn.costs.get("reclaim_batch_pages", 16))
-    va = sum(-(-n // VA_SLOTS_PER_PAGE) for n in committed)
+    # As the driver allocates them (sgx_encl_grow: one VA page per 512 pages added, the SECS
+    # included; epcsim.model.startup.va_pages), plus the platform enclaves' pages.
+    va = sum(-(-(1 + n) // VA_SLOTS_PER_PAGE) for n in committed)
+    platform = math.ceil(scn.simulation.platform_enclaves_bytes / units.PAGE_BYTES)
     for vm in vms:
         usable = usable_epc_pages(vm.epc_bytes, [(e.threads,) for e in scn.enclaves],
                                   ssa_pages_per_thread=SSA_PAGES_PER_THREAD)
-        left = usable - va
+        left = usable - va - platform
         if left <= need:
             issues.append(Issue(
                 _vm_path(scn, vm), f"the EPC of {vm.size} ({vm.epc_mib:g} MiB) is too small "
-                "for these enclaves: after SECS/TCS/SSA pages and the Version Array pages "
-                f"needed to page them out, {max(left, 0):,} pages are left, and the reclaimer "
+                "for these enclaves: after SECS/TCS/SSA pages, the Version Array pages "
+                f"needed to page them out and the platform enclaves' pages, {max(left, 0):,} "
+                f"pages are left, and the reclaimer "
                 "keeps its high watermark plus one batch free",
                 f"more than {need} pages left (a larger EPC, fewer enclave threads, or lower "
                 "costs.reclaim_high_watermark_pages)", f"{max(left, 0):,} pages"))

@@ -201,3 +201,12 @@ def test_with_overrides_reloads_a_loaded_scenario() -> None:
     assert scn.workload.arrival.rate_per_s == 10_000
     with pytest.raises(EpcsimError, match="arrival"):
         epcsim.with_overrides(scn, ["workload.arrival.rate=fast"])
+
+
+def test_top_level_help_documents_every_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
+    from epcsim.cli import main as cli_main
+
+    assert cli_main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for status in ("0 ", "1 ", "2 ", "3 ", "130 "):
+        assert f"\n  {status}" in out, status

@@ -18,6 +18,14 @@ from types import ModuleType
 from epcsim import __version__
 from epcsim.errors import MAX_MESSAGE_LINE_CHARS, EpcsimError, clip
 
+#: The exit statuses of every command (README, "The command line").
+EXIT_STATUSES = """exit statuses:
+  0    done (a validation miss is a finding, not an error, unless --strict)
+  1    some runs failed (epcsim run), or a target missed (epcsim validate --strict)
+  2    bad input: scenario, option, file or results folder; the message says where
+  3    epcsim run: no VM size that can be bought on the decision date meets the SLO
+  130  interrupted (Ctrl-C)"""
+
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMANDS = ("run", "check", "catalog", "schema", "trace", "report", "validate", "calibrate")
 
@@ -37,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="epcsim",
         description="Predict SGX enclave throughput, latency and cost on Azure confidential VMs.",
+        epilog=EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"epcsim {__version__}")
     parser.add_argument(

@@ -69,6 +69,13 @@ def usable_epc_pages(epc_bytes: int, enclaves: Sequence[Sequence[int]] = (),
     return max(0, total - overhead)
 
 
+
+def enclave_va_pages(committed_pages: int) -> int:
+    """Version Array pages the Linux driver allocates for an enclave of ``committed_pages``
+    pages: one per 512 pages added, the SECS included, at add time and never reclaimed
+    (``sgx_encl_grow``). The timing stage and the scenario's feasibility check both use it."""
+    return -(-(1 + int(committed_pages)) // K.VA_SLOTS_PER_PAGE)
+
 def _check_policy(policy: str) -> int:
     try:
         return POLICIES[policy]

@@ -36,14 +36,13 @@ if TYPE_CHECKING:
     from epcsim.model.components import EpcEngineLike
 
 
-#: Version slots per VA page (``SGX_VA_SLOT_COUNT``).
-VA_SLOTS_PER_PAGE = 512
-
-
 def va_pages(committed_pages: int) -> int:
-    """VA pages the driver allocates for an enclave of ``committed_pages`` pages: one per 512
-    pages added, the SECS included (``sgx_encl_grow``)."""
-    return -(-(1 + int(committed_pages)) // VA_SLOTS_PER_PAGE)
+    """VA pages the driver allocates for an enclave of ``committed_pages`` pages: the memory
+    stage's rule (:func:`epcsim.epc.engine.enclave_va_pages`), shared with the scenario's
+    feasibility check. Imported on use, so importing the model loads no numba."""
+    from epcsim.epc.engine import enclave_va_pages
+
+    return enclave_va_pages(committed_pages)
 
 
 def usable_epc_pages(config: ModelConfig) -> int:

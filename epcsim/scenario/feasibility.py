@@ -38,8 +38,6 @@ if TYPE_CHECKING:
     from epcsim.reference.catalog import VmSize
     from epcsim.scenario.spec import Scenario
 
-#: Version Array slots per VA page (one slot per evicted page).
-VA_SLOTS_PER_PAGE = 512
 #: The EPC engine numbers pages with int32.
 MAX_ENGINE_PAGES = 2**31 - 2
 #: SSA pages per thread the model reserves (the SDK's NSSA default; SimulationSettings).
@@ -64,7 +62,7 @@ def _vm_path(scn: Scenario, vm: VmSize) -> tuple[str | int, ...]:
 
 def epc_issues(scn: Scenario, vms: list[VmSize]) -> list[Issue]:
     """EPC too small for the reclaimer, or too many pages for the engine."""
-    from epcsim.epc.engine import usable_epc_pages
+    from epcsim.epc.engine import enclave_va_pages, usable_epc_pages
 
     issues: list[Issue] = []
     committed = _committed_pages(scn)
@@ -75,9 +73,8 @@ def epc_issues(scn: Scenario, vms: list[VmSize]) -> list[Issue]:
                             f"{total:,} pages"))
     need = int(scn.costs.get("reclaim_high_watermark_pages", 64)) + int(
         scn.costs.get("reclaim_batch_pages", 16))
-    # As the driver allocates them (sgx_encl_grow: one VA page per 512 pages added, the SECS
-    # included; epcsim.model.startup.va_pages), plus the platform enclaves' pages.
-    va = sum(-(-(1 + n) // VA_SLOTS_PER_PAGE) for n in committed)
+    # As the driver allocates them (enclave_va_pages), plus the platform enclaves' pages.
+    va = sum(enclave_va_pages(n) for n in committed)
     platform = math.ceil(scn.simulation.platform_enclaves_bytes / units.PAGE_BYTES)
     for vm in vms:
         usable = usable_epc_pages(vm.epc_bytes, [(e.threads,) for e in scn.enclaves],

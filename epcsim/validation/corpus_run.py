@@ -23,14 +23,7 @@ from epcsim.validation.corpus import (
     default_corpus_dir,
     load_corpus,
 )
-from epcsim.validation.predict import PredictJob, job_for, model_value, run_job
-
-
-def _safe_run(job: PredictJob) -> dict[str, float] | str:
-    try:
-        return run_job(job)
-    except EpcsimError as exc:
-        return str(exc).splitlines()[0][:300]
+from epcsim.validation.predict import PredictJob, job_for, model_value, run_job_or_error, run_jobs
 
 
 def select_series(corpus: Sequence[CorpusSeries], *, series: Iterable[str] | None = None,
@@ -73,7 +66,6 @@ def validate_corpus(folder: str | Path | None = None, *, series: Iterable[str] |
     chosen = select_series(load_corpus(root), series=series, split=split, category=category)
     jobs = {(s.series, p.line): job_for(s, p, costs) for s in chosen for p in s.points}
     unique = list(dict.fromkeys(jobs.values()))
-    results: dict[PredictJob, dict[str, float] | str] = {}
     done = 0
 
     def note(job: PredictJob) -> None:
@@ -83,17 +75,7 @@ def validate_corpus(folder: str | Path | None = None, *, series: Iterable[str] |
             progress(f"[{done}/{len(unique)}] {Path(job.scenario).name} "
                      f"{' '.join(job.assignments) or job.x}")
 
-    if workers > 1 and len(unique) > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=min(workers, len(unique))) as pool:
-            for job, value in zip(unique, pool.map(_safe_run, unique), strict=True):
-                results[job] = value
-                note(job)
-    else:
-        for job in unique:
-            results[job] = _safe_run(job)
-            note(job)
+    results = run_jobs(unique, workers=workers, progress=note, runner=run_job_or_error)
     scored: list[ScoredSeries] = []
     for s in chosen:
         values: dict[int, float] = {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from epcsim.errors import EpcsimError
 from epcsim.validation.corpus import CorpusPoint, CorpusSeries
@@ -67,23 +68,33 @@ def run_job(job: PredictJob) -> dict[str, float]:
     return out
 
 
+def run_job_or_error(job: PredictJob) -> dict[str, float] | str:
+    """:func:`run_job`, or the first line of its error (one series' failure must not stop
+    the others)."""
+    try:
+        return run_job(job)
+    except EpcsimError as exc:
+        return str(exc).splitlines()[0][:300]
+
+
 def run_jobs(jobs: Iterable[PredictJob], *, workers: int = 1,
-             progress: Callable[[PredictJob], None] | None = None
-             ) -> dict[PredictJob, dict[str, float]]:
-    """Run each distinct job once (``workers`` processes; 1 = in this process)."""
+             progress: Callable[[PredictJob], None] | None = None,
+             runner: Callable[[PredictJob], Any] = run_job) -> dict[PredictJob, Any]:
+    """Run each distinct job once with ``runner`` (``workers`` processes; 1 = in this
+    process), in job order."""
     unique = list(dict.fromkeys(jobs))
-    out: dict[PredictJob, dict[str, float]] = {}
+    out: dict[PredictJob, Any] = {}
     if workers > 1 and len(unique) > 1:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(max_workers=min(workers, len(unique))) as pool:
-            for job, value in zip(unique, pool.map(run_job, unique), strict=True):
+            for job, value in zip(unique, pool.map(runner, unique), strict=True):
                 out[job] = value
                 if progress:
                     progress(job)
     else:
         for job in unique:
-            out[job] = run_job(job)
+            out[job] = runner(job)
             if progress:
                 progress(job)
     return out

@@ -21,7 +21,6 @@ Three modes (docs/calibration.md, docs/measurements.md):
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -129,8 +128,9 @@ def _corpus(args: argparse.Namespace) -> int:
                         bounds=parse_bounds(args.bounds), rel_step=args.rel_step,
                         max_evals=args.max_evals, workers=args.workers, progress=progress)
     if args.json:
-        json.dump(result.to_json(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        from epcsim.cli.jsonout import emit, stream
+
+        emit(result.to_json(), stream(args))
     else:
         print(result.format())
     if args.out is not None:
@@ -181,8 +181,9 @@ def main(args: argparse.Namespace) -> int:
                        overrides=args.set, rel_step=args.rel_step, max_evals=args.max_evals,
                        progress=progress)
     if args.json:
-        json.dump(result.to_json(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        from epcsim.cli.jsonout import emit, stream
+
+        emit(result.to_json(), stream(args))
     else:
         print(result.format())
     profile = cost_profile_yaml(result, source=f"{args.measurements} on {args.scenario}")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
 from epcsim.cli import options
 from epcsim.errors import EpcsimError
@@ -39,8 +37,9 @@ def main(args: argparse.Namespace) -> int:
             row = vm.to_dict()
             row["retired"] = vm.is_retired()
             rows.append(row)
-        json.dump(rows, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        from epcsim.cli.jsonout import emit, stream
+
+        emit(rows, stream(args))
         return 0
     header = ("size", "series", "vCPUs", "mem GiB", "EPC MiB", "SGX", "clock GHz",
               "USD/h", "status")

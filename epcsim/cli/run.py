@@ -5,7 +5,9 @@ writes ``results/<scenario name>/`` (or ``--out``), prints one line per VM size 
 point (means over replications with 95% confidence half-widths), then the sizing answer
 (capacity, VMs, cost, binding resource and metrics at the target load per size; a retired
 size beside its successor) and the path to the report. Exit status 3 when sizing ran and
-no size meets the SLO (:data:`EXIT_NOTHING_FITS`), with what would fit.
+no size meets the SLO (:data:`EXIT_NOTHING_FITS`), with what would fit. ``--json``: all of
+that on stderr, and one document on stdout (:func:`run_document`; schema
+``epcsim/report/schemas/run.schema.json``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import argparse
 import math
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from epcsim.cli import options
 from epcsim.errors import EpcsimError
@@ -49,6 +51,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--max-replications", type=options.int_in(2, options.MAX_REPLICATIONS),
                    default=30,
                    help="cap on replications with --until-ci (default 30)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON document on stdout (plan, per-size results, sizing; "
+                        "schema: epcsim schema --output run); everything else goes to stderr")
     p.add_argument("--force", action="store_true", help="rerun runs already in the folder")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -112,6 +117,75 @@ def _echoes_offered_load(aggregate: pd.DataFrame) -> bool:
     done = aggregate["throughput_ops_s"].to_numpy(float)
     ok = (offered > 0) & (abs(done - offered) <= 0.05 * offered)
     return bool(len(ok) and ok.all())
+
+
+def _status_word(status: int) -> str:
+    return {0: "ok", 1: "runs_failed", EXIT_NOTHING_FITS: "nothing_fits"}.get(status, "error")
+
+
+def run_document(study: Any, source_file: str, status: int) -> dict[str, Any]:
+    """``epcsim run --json``'s document: the plan, one row per VM size and sweep point (means
+    and 95% intervals, columns as in docs/metrics.md), the sizing answer, the files written
+    and the exit status (schema ``run.schema.json``)."""
+    from epcsim import __version__
+    from epcsim.sizing import SizingResult
+
+    plan = study.plan
+    reps = {p.scenario.simulation.replications for p in plan.points}
+    sweep_keys = list(study.scenario.sweep)
+    results = []
+    for _, row in study.aggregate.iterrows():
+        r = row.to_dict()
+        results.append({
+            "vm_size": str(r.pop("vm_size")),
+            "sweep": {k: r.pop(k, None) for k in sweep_keys},
+            "n_replications": r.pop("n_replications", None),
+            "metrics": r,
+        })
+    out = study.out_dir
+    sizing: dict[str, Any] | None = None
+    path = out / "sizing.json"
+    if path.is_file():
+        result = SizingResult.from_json(path.read_text(encoding="utf-8"))
+        rec = result.recommended
+        sizing = {
+            "file": str(path), "as_of": result.as_of, "slo": result.slo.to_dict(),
+            "recommended": None if rec is None else {
+                "vm_size": rec.vm_size, "series": rec.series, "vm_count": rec.vm_count,
+                "usd_per_month": rec.usd_per_month, "usd_per_hour": rec.usd_per_hour,
+                "capacity_ops_s": rec.capacity_ops_s,
+                "per_vm_load_ops_s": rec.per_vm_load_ops_s,
+                "headroom_left_fraction": rec.headroom_left_fraction,
+                "metrics_at_target": rec.metrics_at_target},
+            "reasons": list(result.reasons), "binding_resource": result.binding_resource,
+            "sizes": result.capacity_rows(),
+            "successor": result.successor.to_dict() if result.successor else None,
+            "knee": result.knee.to_dict() if result.knee else None,
+            "advice": list(result.advice),
+            "uncertainty": _uncertainty_summary(result.uncertainty),
+        }
+    return {
+        "format": "epcsim.run/1", "epcsim_version": __version__,
+        "scenario": {"name": study.scenario.name, "file": source_file},
+        "results_dir": str(out),
+        "files": {name: str(out / name) for name in (
+            "summary.csv", "summary_ci.csv", "sizing.json", "report.html", "report.md")
+            if (out / name).is_file()},
+        "exit_status": status, "status": _status_word(status),
+        "plan": {"vm_sizes": list(plan.vm_sizes), "sweep_points": len(plan.points),
+                 "replications": reps.pop() if len(reps) == 1 else None,
+                 "runs": len(plan.runs)},
+        "runs": {"total": len(study.summary), "failed": int(study.n_failed)},
+        "results": results,
+        "sizing": sizing,
+    }
+
+
+def _uncertainty_summary(unc: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The ``uncertain:`` propagation without its per-draw rows (they stay in sizing.json)."""
+    if unc is None:
+        return None
+    return {k: v for k, v in unc.items() if k != "per_draw"}
 
 
 def sizing_answer(out_dir: Path) -> tuple[list[str], bool | None]:
@@ -203,11 +277,16 @@ def main(args: argparse.Namespace) -> int:
     for line in answer:
         print(line)
     print(f"results: {study.out_dir}/ (summary.csv, summary_ci.csv, runs/)")
+    status = 0
     if study.n_failed:
         print(study.report_text, file=sys.stderr)
-        return 1
-    if recommended is False:
+        status = 1
+    elif recommended is False:
         print("epcsim: no VM size meets the SLO (exit status 3); see 'What would fit' above",
               file=sys.stderr)
-        return EXIT_NOTHING_FITS
-    return 0
+        status = EXIT_NOTHING_FITS
+    if getattr(args, "json_out", None) is not None:
+        from epcsim.cli.jsonout import emit
+
+        emit(run_document(study, args.scenario, status), args.json_out)
+    return status

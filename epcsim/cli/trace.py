@@ -11,8 +11,6 @@ off that curve. Page numbers of a real trace are renumbered 0, 1, ... in order o
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -116,8 +114,9 @@ def main(args: argparse.Namespace) -> int:
         source.update(kind="trace")
     result = {"source": source, **analyse(pages, n_pages, epc_pages, policies)}
     if args.json:
-        json.dump(result, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        from epcsim.cli.jsonout import emit, stream
+
+        emit({"format": "epcsim.trace/1", **result}, stream(args))
         return 0
     print(f"trace:        {path} ({result['accesses']:,} touches"
           + (f", enclave {source['enclave']}" if "enclave" in source else "") + ")")

@@ -13,7 +13,6 @@ targets are met (a miss is a finding); ``--strict`` exits 1 when a target is mis
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -84,8 +83,9 @@ def main(args: argparse.Namespace) -> int:
     report = validate_corpus(args.dir, series=args.series, split=args.split,
                              category=args.category, workers=args.workers, progress=progress)
     if args.json:
-        json.dump(report.to_json(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        from epcsim.cli.jsonout import emit, stream
+
+        emit({"format": "epcsim.validate/1", **report.to_json()}, stream(args))
     else:
         print(text_table(*report.point_rows()))
         print()

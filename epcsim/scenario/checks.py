@@ -317,7 +317,11 @@ def cross_check(scn: Scenario, raw: Any, context: dict[str, Any]) -> Scenario:
     if not scn.simulation.warmup_s < duration:
         issues.append(Issue(("simulation", "warmup"), "warm-up must be shorter than the "
                             "duration", f"less than {units.format_time(duration)}",
-                            units.format_time(scn.simulation.warmup_s)))
+                            units.format_time(scn.simulation.warmup_s),
+                            f"the run is {units.format_time(duration)} and its warm-up "
+                            f"{units.format_time(scn.simulation.warmup_s)}: shorten the "
+                            "warm-up too (e.g. a fifth of the run), or set only the duration "
+                            "with --set and the warm-up keeps its share"))
 
     # What the model would refuse at run time (only when the rest is sound).
     if not issues:

@@ -316,7 +316,14 @@ def generate() -> str:
       "after validation every quantity is in base units (the Python attribute names, shown "
       "in brackets, carry the unit).\n")
     w("## Quantities and units\n")
-    w("Quantities take units as people write them. A bare number is in the base unit. "
+    w("Quantities take units as people write them. In a scenario file (and in `--set`), a "
+      "time or a byte size must carry its unit: `duration: 10`, `size: 100` and `compute: "
+      "5` are refused with the right forms (`10 s`, `100 MiB`, `5 cycles` or `5 us`), "
+      "because a bare number's unit would be a guess; zero needs no unit, and a key that "
+      "names its unit (`ecall_bytes_in`, the `costs` names such as `ewb_cycles`) takes a "
+      "bare number. Elsewhere a bare number is in the base unit: rates (`20000` is per "
+      "second), page counts (`pages: 2`), fractions, and scenarios given as a mapping from "
+      "Python (seconds, bytes, cycles). "
       "Decimal prefixes (`KB`, `MB`, `GB`) are powers of 1000, binary prefixes (`KiB`, `MiB`, "
       "`GiB`) powers of 1024; units are case-sensitive, and near misses (`Mib`, `mb`) are "
       "refused with a suggestion. Nothing is rounded silently: a size must be a whole number "
@@ -327,7 +334,10 @@ def generate() -> str:
       "value is parsed as YAML (`--set workload.arrival.rate=30k/s`, "
       "`--set vm=[DC4s_v2]`). Key paths are dotted; list items are addressed by `name` where "
       "they have one, else by index: `enclaves.kv.regions.table.size`, "
-      "`workload.operations.get.memory.0.pages`. Sweeps use the same paths.\n")
+      "`workload.operations.get.memory.0.pages`. Sweeps use the same paths. A shorter run "
+      "for a first try is `--set simulation.duration=1s`: without a `--set` of "
+      "`simulation.warmup` the warm-up keeps its share of the run (the file's 2 s of 12 s "
+      "becomes 167 ms of 1 s), and `epcsim check` prints both.\n")
     for heading, model, _where in SECTIONS:
         w(f"## {heading}\n")
         doc = _rst_to_md(" ".join((model.__doc__ or "").split()))

@@ -82,6 +82,8 @@ class Quantity:
     unit: str | None = None
     integer: bool = False
     expected: str | None = None
+    #: A bare number is fine in a file too: the YAML key names the unit (``ecall_bytes_in``).
+    bare_ok: bool = False
 
     def parse(self, value: object) -> float | int:
         try:
@@ -154,9 +156,21 @@ class Quantity:
             parts.append(f"<= {self.fmt(self.le)}")
         return base + (f" ({', '.join(parts)})" if parts else "")
 
+    @property
+    def unit_required(self) -> bool:
+        """A bare number is refused in a scenario file: a time or a byte size whose YAML key
+        does not name its unit (``duration: 10`` could mean 10 s or 10 ms; ``size: 100`` 100
+        bytes or 100 MiB). Zero needs no unit."""
+        return self.unit is None and not self.bare_ok and self.kind in UNIT_REQUIRED_KINDS
+
+    def _validate(self, value: object, info: core_schema.ValidationInfo) -> float | int:
+        if self.unit_required and units_required(info):
+            refuse_bare_number(value, self.kind)
+        return self.parse(value)
+
     def __get_pydantic_core_schema__(self, source: Any,
                                      handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        return core_schema.no_info_before_validator_function(self.parse, handler(source))
+        return core_schema.with_info_before_validator_function(self._validate, handler(source))
 
     def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema,
                                      handler: GetJsonSchemaHandler) -> JsonSchemaValue:
@@ -169,6 +183,51 @@ class Quantity:
         if self.le is not None:
             number["maximum"] = self.le
         return {"anyOf": [number, {"type": "string", "description": self.bounds_text()}]}
+
+
+#: Kinds whose bare numbers a scenario file may not use (see :attr:`Quantity.unit_required`).
+UNIT_REQUIRED_KINDS = ("time", "bytes")
+#: Validation-context key set by the loader for scenario files (and their ``--set``
+#: overrides): bare times and sizes are refused. A mapping given from Python keeps the base
+#: units (seconds, bytes), as docs/api.md says.
+UNITS_REQUIRED = "units_required"
+_UNIT_EXAMPLES = {
+    "time": ("a time with its unit", "{n} s", "{n} ms", "{n} us"),
+    "bytes": ("a size with its unit", "{n} MiB", "{n} KiB", "{n} B"),
+    "cycles": ("cycles or a time with its unit", "{n} cycles", "{n} us", "{n} ms"),
+}
+_BARE_NUMBER = re.compile(r"^\s*[+-]?(?:\d+(?:_\d+)*(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$")
+
+
+def units_required(info: Any) -> bool:
+    """Whether the validation context asks for units (a scenario file, not a mapping)."""
+    context = getattr(info, "context", None)
+    return bool(context and context.get(UNITS_REQUIRED))
+
+
+def refuse_bare_number(value: object, kind: str) -> None:
+    """Raise a located-message error when ``value`` is a number without a unit (not zero),
+    naming the right forms: ``duration: 10`` -> "write '10 s', '10 ms' or '10 us'"."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int | float):
+        number = value
+    elif isinstance(value, str) and _BARE_NUMBER.match(value):
+        try:
+            number = float(value.replace("_", ""))
+        except ValueError:
+            return
+    else:
+        return
+    if number == 0:
+        return
+    text = f"{number:g}" if isinstance(number, float) else str(number)
+    what, *forms = _UNIT_EXAMPLES[kind]
+    examples = [f.format(n=text) for f in forms]
+    raise PydanticCustomError("unit_required", "a number without a unit", {
+        "expected": what, "found": _short(value),
+        "suggestion": f"write {examples[0]!r}, {examples[1]!r} or {examples[2]!r}: a bare "
+                      "number's unit would be a guess"})
 
 
 def _short(value: object) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from epcsim.errors import Problem, ScenarioError
+from epcsim.scenario.fields import UNITS_REQUIRED
 from epcsim.scenario.overrides import apply_overrides
 from epcsim.scenario.paths import display_path
 from epcsim.scenario.problems import Issue, issues_from_validation_error, to_problem
@@ -98,6 +99,37 @@ def _vm_shorthand(data: dict[str, Any], lines: dict[Any, int]) -> None:
             lines[("vm", "sizes")] = lines[("vm",)]
 
 
+def _scale_warmup(before: Any, data: dict[str, Any], origins: dict[Any, str]) -> None:
+    """``--set simulation.duration=...`` without ``simulation.warmup``: the warm-up keeps its
+    share of the run (the file's 200 ms of 1 s becomes 2 s of 10 s, or 20 ms of 100 ms;
+    rounded to 3 significant digits), so a shortened run from the docs is valid and still
+    leaves most of it measured. Values that do not parse are left for validation to
+    report."""
+    from fractions import Fraction
+
+    from epcsim.scenario.workload import Simulation
+    from epcsim.units import UnitError, parse_time
+
+    if ("simulation", "duration") not in origins or ("simulation", "warmup") in origins:
+        return
+    sim = data.get("simulation")
+    if not isinstance(sim, dict) or ("simulation",) in origins:
+        return
+    old = before if isinstance(before, dict) else {}
+    fields = Simulation.model_fields
+    try:
+        old_d = parse_time(old.get("duration", fields["duration_s"].default))
+        old_w = parse_time(old.get("warmup", fields["warmup_s"].default))
+        new_d = parse_time(sim.get("duration"))
+    except (UnitError, TypeError, ValueError):
+        return
+    if not (old_d > 0 and new_d > 0) or new_d == old_d:
+        return
+    warmup = float(f"{float(Fraction(old_w) * Fraction(new_d) / Fraction(old_d)):.3g}")
+    sim["warmup"] = f"{warmup!r} s"
+    origins[("simulation", "warmup")] = origins[("simulation", "duration")]
+
+
 def load_scenario(source: str | os.PathLike[str] | Mapping[str, Any],
                   overrides: Iterable[str] = (), *,
                   base_dir: str | os.PathLike[str] | None = None) -> Scenario:
@@ -126,16 +158,19 @@ def load_scenario(source: str | os.PathLike[str] | Mapping[str, Any],
     overrides = list(overrides)
     origins: dict[Any, str] = {}
     if overrides:
+        before = copy.deepcopy(data.get("simulation"))
         problems = apply_overrides(data, overrides, origins)
         if problems:
             raise ScenarioError(problems)
         _vm_shorthand(data, lines)
+        _scale_warmup(before, data, origins)
     if "name" not in data and file is not None:
         data["name"] = FsPath(file).stem
     context: dict[str, Any] = {"base_dir": folder}
     if raw is not None:  # the file's bytes as read, for the results folder's scenario.yaml
         context["source_file"] = file
         context["source_bytes"] = raw
+        context[UNITS_REQUIRED] = True  # a file says `10 s`, not `10` (fields.Quantity)
     try:
         return Scenario.model_validate(data, context=context)
     except ValidationError as exc:

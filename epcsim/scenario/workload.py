@@ -24,17 +24,15 @@ from epcsim.scenario.distributions import (
 )
 from epcsim.scenario.fields import (
     DEFAULT_MAX_OPERATIONS,
-    INPUT_FILE,
     MAX_CALLS_PER_OP,
     MAX_CLIENTS,
+    MAX_DURATION_S,
     MAX_OPERATIONS_LIMIT,
     MAX_REPLICATIONS,
     Cycles,
     Fraction01,
     ItemName,
     NonNegWeight,
-    PositiveCount,
-    PositiveFraction01,
     PositiveTimeS,
     Quantity,
     RatePerS,
@@ -42,27 +40,30 @@ from epcsim.scenario.fields import (
     Weight,
     _fail,
     _Spec,
+    refuse_bare_number,
+    units_required,
+)
+from epcsim.scenario.patterns import (  # noqa: F401  (re-exported: the scenario's types)
+    PATTERN_FULL_FORMS,
+    REPEATING_PATTERNS,
+    ZIPF_DEFAULT_S,
+    HotsetPattern,
+    MixtureComponent,
+    MixturePattern,
+    Pattern,
+    SequentialPattern,
+    ShiftingPattern,
+    StridedPattern,
+    TraceFile,
+    TracePattern,
+    UniformPattern,
+    ZipfPattern,
+    _pattern_shorthand,
+    _resolve_file,
 )
 from epcsim.units import UnitError
 
-
-def _resolve_file(v: object, info: ValidationInfo) -> object:
-    """Paths are relative to the scenario file's folder; stored absolute."""
-    import os
-
-    if not isinstance(v, str) or not v:
-        return v
-    base = (info.context or {}).get("base_dir") if info.context else None
-    path = v if os.path.isabs(v) or base is None else os.path.join(base, v)
-    path = os.path.normpath(os.path.abspath(path))
-    if not os.path.isfile(path):
-        raise _fail("file", "file not found", expected="an existing file (relative paths are "
-                    "relative to the scenario file)", found=v)
-    return path
-
-
-TraceFile = Annotated[str, Field(min_length=1, max_length=4096), INPUT_FILE]
-MarshalBytes = Annotated[int, Quantity("bytes", ge=0, le=2**34)]
+MarshalBytes = Annotated[int, Quantity("bytes", ge=0, le=2**34, bare_ok=True)]
 
 
 class PoissonArrival(_Spec):
@@ -173,96 +174,6 @@ def _pages_shorthand(v: object) -> object:
 PagesSpec = Annotated[PageCount, BeforeValidator(_pages_shorthand)]
 
 
-def _pattern_shorthand(v: object) -> object:
-    return {"kind": v} if isinstance(v, str) else v
-
-
-class UniformPattern(_Spec):
-    """Every page of the region equally likely."""
-
-    kind: Literal["uniform"] = Field(description="`uniform`.")
-
-
-class ZipfPattern(_Spec):
-    """Bounded Zipf over the region's pages (page rank i has weight 1 / i^s)."""
-
-    kind: Literal["zipf"] = Field(description="`zipf`.")
-    s: float = Field(ge=0, le=10, description="Zipf exponent (0: uniform; 0.99: YCSB).")
-
-
-class HotsetPattern(_Spec):
-    """A hot set of pages gets most of the touches; the rest are uniform."""
-
-    kind: Literal["hotset"] = Field(description="`hotset`.")
-    hot_pages_fraction: PositiveFraction01 = Field(
-        description="Share of the region's pages that are hot (`10%`).")
-    hot_touches_fraction: Fraction01 = Field(
-        description="Share of touches that go to the hot pages (`90%`).")
-
-
-class SequentialPattern(_Spec):
-    """A scan that continues where the last operation stopped, wrapping at the end."""
-
-    kind: Literal["sequential"] = Field(description="`sequential`.")
-
-
-class StridedPattern(_Spec):
-    """A scan with a fixed stride (wrapping)."""
-
-    kind: Literal["strided"] = Field(description="`strided`.")
-    stride_pages: int = Field(ge=1, le=2**40, description="Pages between touches.")
-
-
-class ShiftingPattern(_Spec):
-    """A uniform window over part of the region that moves along as touches accumulate."""
-
-    kind: Literal["shifting"] = Field(description="`shifting`.")
-    window_fraction: PositiveFraction01 = Field(
-        description="Window size as a share of the region's pages.")
-    shift_pages: int = Field(ge=1, le=2**40, description="Pages the window moves per shift.")
-    shift_every_touches: PositiveCount = Field(description="Touches between shifts.")
-
-
-class MixtureComponent(_Spec):
-    """One component of a mixture pattern."""
-
-    weight: Weight = Field(description="Relative weight (> 0).")
-    pattern: Pattern = Field(description="The component's pattern.")
-
-    @field_validator("pattern", mode="before")
-    @classmethod
-    def _shorthand(cls, v: object) -> object:
-        return _pattern_shorthand(v)
-
-
-class MixturePattern(_Spec):
-    """Each touch picks a component by weight, then a page from that component's pattern."""
-
-    kind: Literal["mixture"] = Field(description="`mixture`.")
-    components: tuple[MixtureComponent, ...] = Field(min_length=1, max_length=64,
-                                                     description="Weighted components.")
-
-
-class TracePattern(_Spec):
-    """Replay page offsets from a file (.npy/.npz/.csv; wraps at the end)."""
-
-    kind: Literal["trace"] = Field(description="`trace`.")
-    file: TraceFile = Field(description="Page trace file (relative to the scenario file).")
-
-    _check_file = field_validator("file")(_resolve_file)
-
-
-Pattern = Annotated[
-    UniformPattern | ZipfPattern | HotsetPattern | SequentialPattern | StridedPattern
-    | ShiftingPattern | MixturePattern | TracePattern,
-    Field(discriminator="kind"),
-]
-MixtureComponent.model_rebuild()
-MixturePattern.model_rebuild()
-
-#: Pattern kinds in which one operation may touch more pages than the region has (the scan
-#: wraps, or the trace repeats pages).
-REPEATING_PATTERNS = frozenset({"sequential", "strided", "trace"})
 
 
 class MemoryAccess(_Spec):
@@ -281,7 +192,9 @@ class MemoryAccess(_Spec):
                     "`{kind: sequential}`, `{kind: strided, stride_pages}`, `{kind: "
                     "shifting, window_fraction, shift_pages, shift_every_touches}`, `{kind: "
                     "mixture, components: [{weight, pattern}]}`, `{kind: trace, file}`. A "
-                    "bare kind name (`uniform`) is short for `{kind: uniform}`.")
+                    "bare name is short for `{kind: NAME}`: `uniform`, `sequential`, and `zipf` "
+                    "with its default `s: 0.99` (YCSB); the other kinds need their "
+                    "parameters, and a bare name is refused with the full form.")
     cache_lines_per_page: int = Field(8, ge=1, le=64,
                                       description="64-byte cache lines read per touched page.")
     llc_miss_fraction: Fraction01 | Literal["model"] = Field(
@@ -309,11 +222,19 @@ class Work(_Spec):
     """Compute inside the enclave: cycles (scale with the clock) plus fixed time."""
 
     cycles: Cycles = Field(0.0, description="Core cycles.")
-    time_s: TimeS = Field(0.0, description="Seconds, independent of the clock.")
+    time_s: Annotated[float, Quantity("time", ge=0, le=MAX_DURATION_S, bare_ok=True)] = Field(
+        0.0, description="Seconds, independent of the clock.")
 
     def total_s(self, clock_hz: float) -> float:
         """Seconds of compute at ``clock_hz``."""
         return self.cycles / clock_hz + self.time_s
+
+
+def _work_in_file(v: object, info: ValidationInfo) -> object:
+    """``compute`` in a scenario file: a bare number is refused (cycles or microseconds?)."""
+    if units_required(info):
+        refuse_bare_number(v, "cycles")
+    return _work(v)
 
 
 def _work(v: object) -> object:
@@ -368,6 +289,14 @@ class Operation(_Spec):
                            ("ocall_host_time", parse_time_quantity)):
             v = data.get(key)
             if isinstance(v, dict) and "dist" in v:
+                if units_required(info):
+                    try:
+                        refuse_bare_number(v.get("mean"), "cycles" if key == "compute"
+                                           else "time")
+                    except PydanticCustomError as exc:
+                        raise PydanticCustomError(exc.type, f"{key}.mean: "
+                                                  f"{exc.message_template}",
+                                                  exc.context) from None
                 if f"{key}_dist" in data:
                     raise _fail("distribution", f"give the distribution once: `{key}: "
                                 "{dist: ...}` or `" + key + "_dist`", expected="one of them",
@@ -382,7 +311,7 @@ class Operation(_Spec):
                     if kind != "time":
                         raise _fail("distribution", "host time is a time", expected="a time "
                                     "such as `5 us`", found=f"{mean:g} cycles")
-                    out[key] = mean
+                    out[key] = f"{mean!r} s"  # in seconds, with the unit a file needs
                 else:
                     out[key] = {"cycles": mean} if kind == "cycles" else {"time_s": mean}
                 out[f"{key}_dist"] = shape
@@ -410,10 +339,11 @@ class Operation(_Spec):
                            "`hotcall` (a trusted worker, `enclaves.*.trusted_workers`, runs "
                            "the operation while the caller spins on its vCPU; fallback to an "
                            "ordinary ECALL as the enclave's `runtime` does).")
-    compute: Annotated[Work, BeforeValidator(_work)] = Field(
+    compute: Annotated[Work, BeforeValidator(_work_in_file)] = Field(
         default_factory=lambda: Work.model_validate({}),
-        description="Compute inside the enclave per operation: cycles (`50000 cycles` or a "
-                    "bare number) or a time (`10 us`). Stored as `{cycles, time_s}`.")
+        description="Compute inside the enclave per operation: cycles (`50000 cycles`) or a "
+                    "time (`10 us`); a bare number is refused in a scenario file (from "
+                    "Python it is cycles). Stored as `{cycles, time_s}`.")
     compute_distribution: Literal["fixed", "exponential"] = Field(
         "fixed", description="`fixed`: every operation computes exactly `compute`; "
                              "`exponential`: drawn per operation with mean `compute` (for "
@@ -486,7 +416,9 @@ class Simulation(_Spec):
     duration_s: PositiveTimeS = Field(10.0, alias="duration",
                                       description="Simulated time per run, including warm-up.")
     warmup_s: TimeS = Field(1.0, alias="warmup", description="Initial simulated time left out "
-                                                             "of the statistics.")
+                                                             "of the statistics. A `--set` of "
+                                                             "the duration alone scales it "
+                                                             "with the duration.")
     replications: int = Field(3, ge=1, le=MAX_REPLICATIONS,
                               description="Independent runs per VM size and sweep point.")
     seed: int = Field(0, ge=0, le=2**63 - 1,

@@ -1,13 +1,15 @@
 """The tornado chart of the ``uncertain:`` quickstart, seen in a real browser (issue 17).
 
-``scenarios/quickstart-uncertain.yaml`` is run for real, made fast (two sizes, 100 ms runs,
-four draws), and its ``report.html`` is opened in headless Chromium, offline, with a probe
+``scenarios/quickstart-uncertain.yaml`` is run for real through the API, made fast (one size,
+100 ms runs, four draws, short sizing evaluations, no cost sensitivity or what-ifs), and its
+``report.html`` is opened in headless Chromium, offline, with a probe
 script added to a copy of the page. After the load event the probe finds the tornado chart
 (the ``<img>`` whose alt text starts "Tornado chart") in the "Uncertainty in the inputs"
 section, scrolls it into view and records its decoded size, its laid-out box, its computed
-visibility, and the share of its pixels that are not white (drawn on a canvas: a blank or
-broken PNG has none). ``--dump-dom`` hands the record back. A screenshot taken with the chart
-scrolled into view must not be blank either.
+visibility, its place on the page, and the share of its pixels that are not white (drawn on
+a canvas: a blank or broken PNG has none). ``--dump-dom`` hands the record back. A screenshot
+of the unmodified report, in a window tall enough to reach the chart, must show drawing in the
+chart's box.
 
 Skipped with the reason when /usr/bin/chromium is absent (Debian package ``chromium``).
 """
@@ -25,13 +27,13 @@ import numpy as np
 import pytest
 from test_report_browser import CHROMIUM, chromium
 
-from epcsim.cli import main
+import epcsim
+from epcsim.report import write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 UNCERTAIN = ROOT / "scenarios" / "quickstart-uncertain.yaml"
-FAST = ["--workers", "1", "--no-progress", "--set", "vm.sizes=[DC2s_v3, DC4s_v3]",
-        "--set", "simulation.duration=100 ms", "--set", "simulation.replications=2",
-        "--set", "uncertainty.draws=4", "--set", "slo.as_of=2026-11-30"]
+FAST = ["vm.sizes=[DC2s_v3]", "simulation.duration=100 ms",
+        "simulation.replications=2", "uncertainty.draws=4", "slo.as_of=2026-11-30"]
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
                                 reason="headless browser test needs /usr/bin/chromium "
@@ -60,6 +62,7 @@ window.addEventListener('load', function () {
     }
     out = {found: true, complete: img.complete, natural: [img.naturalWidth, img.naturalHeight],
            box: [r.width, r.height], top: r.top, viewport: window.innerHeight,
+           page_top: r.top + window.scrollY, page_left: r.left + window.scrollX,
            visibility: s.visibility, display: s.display, opacity: s.opacity,
            section: h2s.length ? h2s[h2s.length - 1].textContent : '',
            ink: ink / (c.width * c.height)};
@@ -71,16 +74,18 @@ window.addEventListener('load', function () {
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import contextlib
-    import io
-
+    # The study (short runs) and the sizing with the uncertain inputs propagated, made cheap:
+    # no cost sensitivity, what-ifs or knee, and short sizing evaluations.
     out = tmp_path_factory.mktemp("tornado") / "uncertain"
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        status = main(["run", str(UNCERTAIN), "--out", str(out), *FAST])
-    assert status in (0, 3)
-    sizing = json.loads((out / "sizing.json").read_text("utf-8"))
-    assert sizing["uncertainty"]["tornado"], "the run drew no tornado"
-    return out / "report.html"
+    scn = epcsim.load_scenario(UNCERTAIN, FAST)
+    study = epcsim.run_study(scn, out_dir=out, workers=1)
+    sizing = epcsim.recommend(scn, sensitivity=False, what_ifs=False, knee=False,
+                              measured_ops=500, workers=1)
+    assert sizing.uncertainty and sizing.uncertainty["tornado"], "no tornado was drawn"
+    html_path, _ = write_report(out, study.summary, sizing,
+                                {"name": scn.name,
+                                 "scenario": scn.model_dump(mode="json", by_alias=True)})
+    return html_path
 
 
 def _probe(report: Path, tmp_path: Path) -> tuple[dict[str, Any], Path]:
@@ -110,18 +115,24 @@ def test_the_tornado_chart_is_in_the_page_decoded_laid_out_and_drawn(report: Pat
     assert 0.01 < probe["ink"] < 0.9  # bars, axes and labels; not blank, not a black box
 
 
-def test_a_screenshot_with_the_tornado_in_view_is_not_blank(report: Path,
-                                                           tmp_path: Path) -> None:
-    probed = tmp_path / "probed.html"
-    probed.write_text(report.read_text("utf-8").replace("<head>", "<head>" + PROBE, 1),
-                      "utf-8")
+def test_a_screenshot_shows_the_chart_where_the_page_lays_it_out(report: Path,
+                                                                 tmp_path: Path) -> None:
+    # A window tall enough to hold the page down to the chart, then the chart's box (from the
+    # probe) cut out of the screenshot of the unmodified report: drawing, not white space.
+    probe, _ = _probe(report, tmp_path / "probe")
+    top, left = round(probe["page_top"]), round(probe["page_left"])
+    width, height = (round(x) for x in probe["box"])
+    window_h = top + height + 40
+    assert window_h < 16_000, "the chart is too far down the page for one screenshot"
     shot = tmp_path / "shot.png"
-    out = chromium(tmp_path / "profile", "--window-size=1200,900", "--hide-scrollbars",
-                   "--virtual-time-budget=10000", f"--screenshot={shot}", probed.as_uri())
+    out = chromium(tmp_path / "profile", f"--window-size=1200,{window_h}", "--hide-scrollbars",
+                   "--virtual-time-budget=10000", f"--screenshot={shot}", report.as_uri())
     assert out.returncode == 0 and shot.is_file(), out.stderr[-2000:]
     img = mpimg.imread(str(shot))[..., :3]
-    non_white = float(np.mean(img.min(axis=2) < 0.9))
-    assert img.std() > 0.05 and non_white > 0.05
+    chart = img[top:top + height, left:left + width]
+    assert chart.shape[:2] == (height, width)
+    non_white = float(np.mean(chart.min(axis=2) < 0.9))
+    assert chart.std() > 0.05 and 0.05 < non_white < 0.9
 
 
 def test_the_probe_fails_when_the_chart_is_blank_or_missing(report: Path,

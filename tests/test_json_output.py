@@ -1,8 +1,9 @@
 """``--json`` for scripts (issue 17): one JSON document on stdout, every human line on stderr,
 and each document valid against the JSON Schema that ships in the package.
 
-The outputs checked are real: a short quickstart study with sizing (a size that fits, exit 0;
-an impossible latency bound, exit 3), ``check`` of every bundled scenario and of a broken one,
+The outputs checked are real: a short quickstart study (without sizing through the CLI, and
+its document rebuilt with a cheap sizing that recommends a size; with an impossible latency
+bound through the CLI: sizing, exit 3), ``check`` of every bundled scenario and of a broken one,
 ``trace`` of a scenario, ``validate`` of one corpus series, and the error document of a bad
 scenario and a bad option (exit 2, the located message on stderr). A schema that accepted
 anything would pass these, so the schemas are also shown to refuse broken documents.
@@ -51,33 +52,60 @@ def test_every_schema_is_a_valid_draft_2020_12_schema_and_ships_as_package_data(
 
 
 @pytest.fixture(scope="module")
-def fitting_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Any, str]:
+def no_sizing_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Any, str, Path]:
     import contextlib
     import io
 
     out_dir = tmp_path_factory.mktemp("json") / "qs"
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        status = main(["run", str(QUICKSTART), "--json", "--out", str(out_dir), *SHORT])
-    return status, json.loads(stdout.getvalue()), stderr.getvalue()
+        status = main(["run", str(QUICKSTART), "--json", "--no-sizing", "--out", str(out_dir),
+                       *SHORT])
+    return status, json.loads(stdout.getvalue()), stderr.getvalue(), out_dir
+
+
+@pytest.fixture(scope="module")
+def fitting_doc(no_sizing_run: tuple[int, Any, str, Path]) -> Any:
+    """The run document of the same study with a sizing that recommends a size (made cheap:
+    no cost sensitivity, what-ifs or knee, short evaluations; the CLI's full sizing path is
+    exercised by the exit-3 test)."""
+    import epcsim
+    from epcsim.cli.run import run_document
+
+    out_dir = no_sizing_run[3]
+    overrides = [a for flag, a in zip(SHORT, SHORT[1:], strict=False) if flag == "--set"]
+    scn = epcsim.load_scenario(QUICKSTART, overrides)
+    study = epcsim.run_study(scn, out_dir=out_dir, workers=1)  # the stored runs, reused
+    sizing = epcsim.recommend(scn, sensitivity=False, what_ifs=False, knee=False,
+                              measured_ops=500, workers=1)
+    (out_dir / "sizing.json").write_text(sizing.to_json(), "utf-8")
+    return json.loads(dumps(run_document(study, str(QUICKSTART), 0)))
 
 
 def test_run_json_is_one_valid_document_and_the_tables_go_to_stderr(
-        fitting_run: tuple[int, Any, str]) -> None:
-    status, doc, err = fitting_run
+        no_sizing_run: tuple[int, Any, str, Path]) -> None:
+    status, doc, err, _ = no_sizing_run
     assert status == 0 == doc["exit_status"] and doc["status"] == "ok"
     _validate(doc, "run")
     assert doc["plan"]["vm_sizes"] == ["Standard_DC2s_v3"] and doc["plan"]["runs"] == 2
+    assert doc["runs"] == {"total": 2, "failed": 0} and doc["sizing"] is None
     assert [r["vm_size"] for r in doc["results"]] == ["Standard_DC2s_v3"]
     row = doc["results"][0]["metrics"]
     assert row["latency_p99_s_ci_low"] <= row["latency_p99_s"] <= row["latency_p99_s_ci_high"]
-    rec = doc["sizing"]["recommended"]
-    assert rec["vm_size"] == "Standard_DC2s_v3" and rec["vm_count"] >= 1
-    assert doc["sizing"]["as_of"] == "2026-11-30"
-    assert Path(doc["files"]["report.html"]).is_file()
-    # what a person reads is all on stderr: the plan, the headline, the sizing table
+    assert Path(doc["files"]["summary.csv"]).is_file()
+    # what a person reads is all on stderr: the plan and the headline table
     assert "1 VM size x 1 sweep point x 2 replications = 2 runs" in err
     assert "p99 latency" in err and "results:" in err
+
+
+def test_run_document_with_a_recommendation_is_valid(fitting_doc: Any) -> None:
+    _validate(fitting_doc, "run")
+    rec = fitting_doc["sizing"]["recommended"]
+    assert rec["vm_size"] == "Standard_DC2s_v3" and rec["vm_count"] >= 1
+    assert fitting_doc["sizing"]["as_of"] == "2026-11-30"
+    (size,) = fitting_doc["sizing"]["sizes"]
+    assert size["recommendable"] and size["capacity_ops_s"] >= 10_000 * 1.2
+    assert Path(fitting_doc["files"]["sizing.json"]).is_file()
 
 
 def test_run_json_when_nothing_fits_exits_3_with_advice(
@@ -158,8 +186,8 @@ def test_validate_json_valid(capsys: pytest.CaptureFixture[str]) -> None:
     assert "simulated" in err
 
 
-def test_the_schemas_refuse_broken_documents(fitting_run: tuple[int, Any, str]) -> None:
-    _, doc, _ = fitting_run
+def test_the_schemas_refuse_broken_documents(fitting_doc: Any) -> None:
+    doc = fitting_doc
     broken: list[dict[str, Any]] = []
     for mutate in (lambda d: d.pop("results"), lambda d: d.update(exit_status=2),
                    lambda d: d["sizing"]["recommended"].update(vm_count="one"),

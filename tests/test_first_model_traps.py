@@ -185,3 +185,16 @@ def test_usable_epc_is_the_drivers_page_accounting() -> None:
     # 90% GET + 10% SET, each 1 index page + 2 table pages
     assert kv["page_touches_per_op"] == pytest.approx(3.0)
     assert numbers["arrival"]["expected_operations_per_run"] == pytest.approx(10_000)
+
+
+def test_sizing_variants_of_a_file_scenario_write_base_units() -> None:
+    # epcsim's own assignments (the knee's working-set scale writes region sizes in bytes, a
+    # what-if writes host time in seconds) are not a user's bare numbers.
+    from epcsim.sizing.variants import apply_variant
+
+    scn = load_scenario(QUICKSTART)
+    bigger = apply_variant(scn, 5_000.0, {"working_set_scale": 2.0})
+    assert bigger.enclaves[0].size_bytes == 2 * scn.enclaves[0].size_bytes
+    fewer = apply_variant(scn, None, {"ocalls_per_op_scale": 2.0})
+    op = fewer.workload.operations[1]
+    assert op.ocalls == 2 and op.ocall_host_time_s == pytest.approx(2e-6)

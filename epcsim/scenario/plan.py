@@ -34,7 +34,7 @@ from typing import Any
 from epcsim import __version__, units
 from epcsim.errors import EpcsimError, ScenarioError
 from epcsim.reference.catalog import VmSize
-from epcsim.scenario.fields import INPUT_FILE
+from epcsim.scenario.fields import INPUT_FILE, UNITS_REQUIRED
 from epcsim.scenario.paths import PathError, get_path, split_key_path, with_values
 from epcsim.scenario.spec import Scenario
 from epcsim.scenario.vms import resolve_vm_sizes
@@ -211,8 +211,11 @@ def apply_point(scenario: Scenario, assignments: dict[str, object]) -> Scenario:
     source.pop("sweep", None)
     source.pop("uncertain", None)  # drawn by the sizing, not part of a point
     data = with_values(source, dict(assignments))
+    # The assignments are epcsim's own values in base units (sizing variants, draws, sweep
+    # values the scenario check already read with their units): bare numbers are meant.
+    context = {**scenario.context, UNITS_REQUIRED: False}
     try:
-        return Scenario.model_validate(data, context=scenario.context)
+        return Scenario.model_validate(data, context=context)
     except ValidationError as exc:
         issues = issues_from_validation_error(exc, data, Scenario)
         raise ScenarioError([to_problem(i, data, {}, None) for i in issues]) from None

@@ -163,7 +163,7 @@ def test_check_prints_the_resolved_numbers(capsys: pytest.CaptureFixture[str]) -
                  "~8,000 measured"):
         assert text in out, text
     kv = next(line for line in out.splitlines() if line.startswith("kv "))
-    assert kv.split() == ["kv", "2", "24,576", "96", "20,480", "80", "3"]
+    assert kv.split() == ["kv", "2", "24,576", "96.0", "20,480", "80.0", "3"]
     dc4 = next(line for line in out.splitlines() if line.startswith("Standard_DC4s_v2"))
     assert "$0.384" in dc4 and "retired" in dc4 and " 4 " in dc4
 

@@ -17,6 +17,16 @@ def _rate(x: Any) -> str:
     return "-" if x is None else f"{compact(x)}/s"
 
 
+def _mib(x: Any) -> str:
+    """MiB with one decimal and separators (``8,191.8``): the EPC left for enclave pages
+    differs from the EPC by a fraction of a MiB, which a rounded figure would hide."""
+    return f"{float(x):,.1f}"
+
+
+def _time(seconds: Any) -> str:
+    return "0" if not seconds else duration(seconds)
+
+
 def settings_table(n: dict[str, Any]) -> Table:
     """One row per setting: the SLO (with its decision date, region, pricing), the run
     length and warm-up, the arrivals."""
@@ -47,7 +57,7 @@ def settings_table(n: dict[str, Any]) -> Table:
                          "measured)")
     elif arr["kind"] == "closed":
         arrivals = (f"closed loop, {arr['clients']} clients, think time "
-                    f"{duration(arr['think_time_s'])}")
+                    f"{_time(arr['think_time_s'])}")
     else:
         arrivals = "trace" + (f" (~{compact(arr['expected_operations_per_run'])} operations "
                               "per run)" if arr["expected_operations_per_run"] else "")
@@ -60,7 +70,7 @@ def settings_table(n: dict[str, Any]) -> Table:
 def enclave_table(n: dict[str, Any]) -> Table:
     """Per enclave: threads, committed pages/MiB, touched pages/MiB, touches per operation."""
     rows = [(e["name"], str(e["threads"]), f"{e['committed_pages']:,}",
-             compact(e["committed_mib"]), f"{e['touched_pages']:,}", compact(e["touched_mib"]),
+             _mib(e["committed_mib"]), f"{e['touched_pages']:,}", _mib(e["touched_mib"]),
              compact(e["page_touches_per_op"]))
             for e in n["enclaves"]]
     return Table.of(("enclave", "threads", "committed pages", "MiB", "touched pages", "MiB",
@@ -90,8 +100,8 @@ def vm_table(n: dict[str, Any]) -> Table:
     for vm in n["vm_sizes"]:
         price = usd(vm["usd_per_hour"]) if vm["usd_per_hour"] is not None else "no price"
         rows.append((vm["vm_size"], str(vm["vcpus"]), f"{vm['clock_ghz']:g} GHz",
-                     f"SGX{vm['sgx_generation']}", compact(vm["epc_mib"]),
-                     compact(vm["epc_usable_mib"], digits=4),
+                     f"SGX{vm['sgx_generation']}", _mib(vm["epc_mib"]),
+                     _mib(vm["epc_usable_mib"]),
                      "yes" if vm["enclaves_fit_in_epc"] else "no (pages)",
                      price, vm["availability"]))
     slo = n["slo"]

@@ -11,6 +11,7 @@ anything would pass these, so the schemas are also shown to refuse broken docume
 
 from __future__ import annotations
 
+import itertools
 import json
 import tomllib
 from fnmatch import fnmatch
@@ -73,7 +74,7 @@ def fitting_doc(no_sizing_run: tuple[int, Any, str, Path]) -> Any:
     from epcsim.cli.run import run_document
 
     out_dir = no_sizing_run[3]
-    overrides = [a for flag, a in zip(SHORT, SHORT[1:], strict=False) if flag == "--set"]
+    overrides = [a for flag, a in itertools.pairwise(SHORT) if flag == "--set"]
     scn = epcsim.load_scenario(QUICKSTART, overrides)
     study = epcsim.run_study(scn, out_dir=out_dir, workers=1)  # the stored runs, reused
     sizing = epcsim.recommend(scn, sensitivity=False, what_ifs=False, knee=False,

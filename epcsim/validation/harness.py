@@ -75,13 +75,13 @@ def join_layout(build_mib: float, probe_mib: float) -> dict[str, int]:
 def _join_overrides(scenario: Any, layout: dict[str, int]) -> list[str]:
     """Overrides that size the regions and scale every operation to the batch size."""
     f = layout["batch_pages"] / SCENARIO_BATCH_PAGES
-    out = [f"enclaves.join.regions.part_buffer.size={layout['part_buffer_bytes']}",
-           f"enclaves.join.regions.hash_table.size={layout['hash_table_bytes']}",
+    out = [f"enclaves.join.regions.part_buffer.size={layout['part_buffer_bytes']} B",
+           f"enclaves.join.regions.hash_table.size={layout['hash_table_bytes']} B",
            "workload.operations.probe.memory.0.pattern.hot_pages_fraction="
            f"{layout['probed_fraction_ppm'] / 1e6!r}"]
     for op in scenario.workload.operations:
         if f != 1.0:
-            out.append(f"workload.operations.{op.name}.compute={op.compute.cycles * f!r}")
+            out.append(f"workload.operations.{op.name}.compute={op.compute.cycles * f!r} cycles")
             for j, m in enumerate(op.memory):
                 pages = m.pages if isinstance(m.pages, int) else (
                     m.pages.mean if m.pages.distribution == "fixed" else None)
@@ -208,8 +208,8 @@ def simulate_enclave_build(scenario_path: str | Path, heap_mib: float, *,
     heap = round(heap_mib * MIB)
     scn = load_scenario(scenario_path, [
         *overrides,
-        f"enclaves.{enc.name}.size={heap + extra}",
-        f"enclaves.{enc.name}.regions.{region.name}.size={heap}"])
+        f"enclaves.{enc.name}.size={heap + extra} B",
+        f"enclaves.{enc.name}.regions.{region.name}.size={heap} B"])
     vm = resolve_vm_sizes(scn)[0]
     return float(simulate_run(scn, vm).metrics["enclave_startup_s"])
 

@@ -245,12 +245,10 @@ def recommend(
                                  day, analytic), ev)
         if found is not None:
             succ, succ_opt, succ_cap = found
-            # Nothing in the study can be bought, or a study size has retired and its
-            # successor series' cheapest size (perhaps one the scenario did not list) is
-            # cheaper than anything in the study: it is the recommendation, not only a
-            # comparison. (Before the retirement the study's own sizes stand.)
-            cheaper = (best is not None and succ.retired and succ_opt is not None
-                       and succ_opt.recommendable
+            # Nothing in the study can be bought, or the successor series' cheapest size
+            # (perhaps one the scenario did not list) is cheaper than anything in it: it is
+            # the recommendation, not only a comparison.
+            cheaper = (best is not None and succ_opt is not None and succ_opt.recommendable
                        and succ_opt.within_budget
                        and succ_opt.usd_per_month < best.usd_per_month * (1 - 1e-12))
             if succ_opt is not None and succ_cap is not None and (best is None or cheaper):

@@ -245,21 +245,14 @@ def recommend(
                                  day, analytic), ev)
         if found is not None:
             succ, succ_opt, succ_cap = found
-            # Nothing in the study can be bought, or the successor series' cheapest size
-            # (perhaps one the scenario did not list) is cheaper than anything in it: it is
-            # the recommendation, not only a comparison.
-            cheaper = (best is not None and succ_opt is not None and succ_opt.recommendable
-                       and succ_opt.within_budget
-                       and succ_opt.usd_per_month < best.usd_per_month * (1 - 1e-12))
-            if succ_opt is not None and succ_cap is not None and (best is None or cheaper):
-                best = succ_opt
+            if succ_opt is not None and succ_cap is not None and best is None:
+                best = succ_opt  # nothing in the study can be bought: move to the successor
                 if succ_opt.vm_size not in order:
                     caps.append(succ_cap)  # shown beside the sizes the study asked for
                     options.append(succ_opt)
                     by_name[succ_opt.vm_size] = next(v for v in load_catalog()
                                                      if v.size == succ_opt.vm_size)
                     order[succ_opt.vm_size] = len(order)
-                    vms = [*vms, by_name[succ_opt.vm_size]]  # phase 2 may choose it too
     options = drive(_at_target(options, by_name, base), ev)
     if best is not None:  # the same option, now with its metrics at the target load
         best = next((o for o in options if o.vm_size == best.vm_size), best)
@@ -281,11 +274,6 @@ def recommend(
         reasons.extend(f"What would fit: {a}" for a in advice)
     if succ is not None and chosen is not None and succ.to_size == chosen.vm_size:
         reasons.append(succ.note + ".")
-        if chosen.vm_size not in unique:
-            reasons.append(f"{chosen.vm_size} is not among the scenario's VM sizes: it is the "
-                           f"cheapest size of the successor series {chosen.series} that can "
-                           "be bought and meets the objectives, cheaper than every size "
-                           "asked for (add it to vm.sizes to see it in the study table).")
     result_knee: Knee | None = None
     bind: str | None = None
     cap_map = {c.vm_size: c for c in caps}

@@ -19,6 +19,7 @@ from epcsim.model import (
     simulate,
 )
 from epcsim.model.startup import usable_epc_pages
+from epcsim.reference.cost_parameters import default_costs
 
 MIB_PAGES = 256  # 4 KiB pages per MiB
 USABLE_EPC_PAGES = 93 * MIB_PAGES  # SGX1: 93 MiB of the 128 MiB PRM (TeeBench, CPUID dumps)
@@ -115,7 +116,9 @@ def test_enclave_startup_grows_with_size_and_jumps_beyond_the_epc() -> None:
     assert s10 - s5 == pytest.approx(5_000 * per_page, rel=1e-9)
     s30 = startup(30_000)
     capacity = 20_000 - 1 - 4 * 3 - 59  # SECS, TCS + 2 SSA per thread, ceil(30,001 / 512) VA
-    ewb_s = (500 + 7_000 + 2_000) / 3.7e9  # EBLOCK + EWB + backing allocation
+    costs = default_costs()
+    ewb_s = (costs["eblock_cycles"] + costs["ewb_cycles"]  # EBLOCK + EWB + backing allocation
+             + costs["backing_alloc_cycles"]) / 3.7e9
     # Beyond the EPC every extra page also pays the eviction path (plus ETRACKs).
     assert s30 - s10 >= 20_000 * per_page + (30_000 - capacity) * ewb_s
     assert s30 - s10 <= 20_000 * per_page + (30_000 - capacity) * ewb_s * 1.05

@@ -252,10 +252,19 @@ def touch_kernel(policy, pages, start, base, size, e, status, owner, prev, nxt, 
 
 @njit(cache=True)
 def reclaim_kernel(policy, n_pages, status, owner, prev, nxt, ref, frame_of, frame_gid,
-                   fref, freeq, pos, dense, rng, sc, cnt, victims):  # pragma: no cover
-    """Compiled entry point of :func:`_reclaim` (see there)."""
-    return _reclaim(policy, n_pages, status, owner, prev, nxt, ref, frame_of, frame_gid,
-                    fref, freeq, pos, dense, rng, sc, cnt, victims)
+                   fref, freeq, pos, dense, rng, sc, cnt, victims,
+                   until_evicts):  # pragma: no cover
+    """Compiled entry point of :func:`_reclaim` (see there); zeroes ``victims`` first.
+
+    ``until_evicts``: repeat the scan until it evicts a page or nothing is resident (the
+    scans that only give young pages a second chance, in one call)."""
+    victims[:] = 0
+    evicted = _reclaim(policy, n_pages, status, owner, prev, nxt, ref, frame_of, frame_gid,
+                       fref, freeq, pos, dense, rng, sc, cnt, victims)
+    while until_evicts and evicted == 0 and sc[NRES] > 0:
+        evicted = _reclaim(policy, n_pages, status, owner, prev, nxt, ref, frame_of,
+                           frame_gid, fref, freeq, pos, dense, rng, sc, cnt, victims)
+    return evicted
 
 
 @njit(cache=True, inline="always")

@@ -229,12 +229,21 @@ class EpcEngine:
         ``n_pages``; the other policies evict exactly ``min(n_pages, resident)``. An eviction
         that needs a new VA page gives its EPC page to it (free pages do not grow).
         """
-        self._victims[:] = 0
         K.reclaim_kernel(self._code, int(n_pages), self._status, self._owner, self._prev,
                          self._nxt, self._ref, self._frame_of, self._frame_gid, self._fref,
                          self._freeq, self._pos, self._dense, self._rng, self._sc, self._cnt,
-                         self._victims)
+                         self._victims, False)
         return self._victims.copy()
+
+    def reclaim_evicting(self, n_pages: int) -> list[int]:
+        """:meth:`reclaim` repeated until a scan evicts a page or nothing is resident, in
+        one compiled call (what ksgxd does: a scan that evicts nothing costs nothing).
+        Victims per enclave as a list."""
+        K.reclaim_kernel(self._code, int(n_pages), self._status, self._owner, self._prev,
+                         self._nxt, self._ref, self._frame_of, self._frame_gid, self._fref,
+                         self._freeq, self._pos, self._dense, self._rng, self._sc, self._cnt,
+                         self._victims, True)
+        return self._victims.tolist()
 
     def reclaim_to_high_watermark(self) -> tuple[np.ndarray, int]:
         """Run ksgxd once: batches of ``reclaim_batch_pages`` until ``high_watermark_pages``

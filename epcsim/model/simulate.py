@@ -13,8 +13,9 @@ What it models (docs/model.md has every mechanism, assumption and cost with its 
   call; when no page is free the thread spins on its vCPU until ksgxd frees a batch and
   retries from where it stopped (the fault path never reclaims); then one timeout for
   ECALLs + compute + memory + faults + enclave-lock wait + timer AEXs + SDK OCALLs + TLB
-  walks (:mod:`epcsim.model.tlb`); IPI-forced AEXs during it are paid in a catch-up
-  timeout; switchless or hotcall OCALLs and ECALLs go through worker pools that poll, sleep
+  walks (:mod:`epcsim.model.tlb`); IPI-forced AEXs during it are paid in one catch-up
+  timeout, and those landing during that timeout by the enclave's next operation (in its
+  segment timeout: no event per batch); switchless or hotcall OCALLs and ECALLs go through worker pools that poll, sleep
   and fall back as each runtime does (:mod:`epcsim.model.transitions`); blocking OCALLs
   release the vCPU for their host time and queue for it again.
 - **Memory time**: LLC misses (dependent ones serialised, independent ones overlapping
@@ -87,6 +88,7 @@ class _Model:
         self.n_enclaves = len(config.enclaves)
         self.running = [0] * self.n_enclaves
         self.epoch = [0] * self.n_enclaves
+        self.exit_debt = [0] * self.n_enclaves  # forced exits not yet paid (see _op)
         self.eleos = [e.paging == "eleos" for e in config.enclaves]
         edmm_eff = []
         for e in config.enclaves:
@@ -202,31 +204,48 @@ class _Model:
                 if not req.processed:
                     yield req
                 self._busy(+1)
-            while engine.free_pages < c.high_watermark_pages:
-                victims = engine.reclaim(c.reclaim_batch_pages).tolist()
+            # Hot loop (one pass per batch): attributes in locals.
+            ctr, running, epoch, waiters = self.ctr, self.running, self.epoch, self.waiters
+            locks, eleos, pg, driver = self.locks, self.eleos, self.pg, self.settings.sgx_driver
+            high, batch = c.high_watermark_pages, c.reclaim_batch_pages
+            # Batches whose end comes before any other scheduled event run back to back
+            # without a timeout each (nothing else can act in between: same result, fewer
+            # events); ``t`` is ksgxd's own clock, ahead of env.now by the batches not yet
+            # waited for.
+            t = env.now
+            evicting = getattr(engine, "reclaim_evicting", None)  # reference engines lack it
+            while engine.free_pages < high:
+                victims = (evicting(batch) if evicting is not None
+                           else engine.reclaim(batch).tolist())
                 n = sum(victims)
                 if n == 0:
                     if engine.resident_pages() == 0:
                         stuck = True
                         break
                     continue  # a scan that only gave young pages a second chance
-                bc = reclaim_batch_cost(self.locks, env.now, victims, self.running, self.eleos,
-                                        self.pg, self.settings.sgx_driver)
+                bc = reclaim_batch_cost(locks, t, victims, running, eleos, pg, driver)
                 cost = bc.duration_s
-                self.ctr.lock_hold_s += bc.lock_hold_s
-                self.ctr.lock_wait_s += bc.lock_wait_s
-                self.ctr.ipis += bc.ipi_rounds
-                for e, k in enumerate(bc.forced_exits):
-                    self.ctr.aex += k * self.running[e]
-                    self.ctr.ipi_aex += k * self.running[e]
-                    self.epoch[e] += k
-                self.ctr.evictions += n
-                self.ctr.batches += 1
+                ctr.lock_hold_s += bc.lock_hold_s
+                ctr.lock_wait_s += bc.lock_wait_s
+                if bc.ipi_rounds:
+                    ctr.ipis += bc.ipi_rounds
+                    for e, k in enumerate(bc.forced_exits):
+                        if k:
+                            ctr.aex += k * running[e]
+                            ctr.ipi_aex += k * running[e]
+                            epoch[e] += k
+                ctr.evictions += n
+                ctr.batches += 1
                 if cost > 0:
-                    yield env.timeout(cost)
-                    self.ctr.ksgxd_busy_s += cost
-                if self.waiters:
-                    self.waiters.popleft().succeed()
+                    t += cost
+                    ctr.ksgxd_busy_s += cost
+                    if waiters or env.peek() <= t:
+                        yield env.timeout(t - env.now)
+                        t = env.now
+                if waiters:
+                    waiters.popleft().succeed()
+            if t > env.now:
+                yield env.timeout(t - env.now)
             if not borrowed:
                 self._busy(-1)
                 self.vcpu.release(req)
@@ -399,6 +418,19 @@ class _Model:
         self.n_spinning -= 1
         self._last_wait_s = env.now - t0
 
+    def _pay_exit_debt(self, e: int) -> Generator[simpy.Event, Any, float]:
+        """Pay, in one timeout, the forced exits that landed during the catch-ups of enclave
+        ``e``'s earlier operations; those landing meanwhile stay as debt. Returns seconds."""
+        n = self.exit_debt[e]
+        self.exit_debt[e] = 0
+        cost = n * self.pg.forced_exit_s
+        self.running[e] += 1
+        ep0 = self.epoch[e]
+        yield self.env.timeout(cost)
+        self.exit_debt[e] += self.epoch[e] - ep0
+        self.running[e] -= 1
+        return cost
+
     def _op(self, i: int, ot: _OpType, pages: np.ndarray | None, touches: int, mem_s: float,
             compute_s: float, host: list[float] | None = None
             ) -> Generator[simpy.Event, Any, None]:
@@ -412,6 +444,8 @@ class _Model:
         now = env.now
         rec.start_s[i] = now
         queue_s = now - t_arr
+        if self.exit_debt[e]:  # before the touches: the thread is still paying IPIs
+            pre_s += yield from self._pay_exit_debt(e)
         paging_s = 0.0
         faults = 0
         fault_time = 0.0
@@ -468,16 +502,17 @@ class _Model:
             yield env.timeout(seg - crit)
         if ot.locks:
             queue_s += yield from self.app_locks.hold(e, ot.locks, inside_s)
-        while self.epoch[e] != ep0:
-            hits = self.epoch[e] - ep0
-            ep0 = self.epoch[e]
+        hits = self.epoch[e] - ep0
+        if hits:
+            # IPI catch-up, one timeout; exits landing during it go to the enclave's debt.
             extra = hits * self.pg.forced_exit_s
             refill = min(hits * refill_s, max(0.0, n_touch * tlb.walk_s - tlb_s))
             trans_s += extra
             tlb_s += refill
             yield env.timeout(extra + refill)
+            self.exit_debt[e] += self.epoch[e] - ep0 - hits
         self.running[e] -= 1
-        trans_s += pre_s  # spent spinning before the segment (switchless ECALL)
+        trans_s += pre_s  # before the segment: switchless ECALL spin, forced-exit debt
         if opool is not None and ot.ocalls:
             t_add, h_add, blocking = yield from transitions.switchless_ocalls(self, opool, ot,
                                                                               host)

@@ -32,7 +32,7 @@ QUIET = {  # nothing but memory time: no ECALL, no TLB walks, no transitions
 
 def test_penalty_and_bytes_per_miss() -> None:
     assert miss_penalty_s(100.0, 150.0, 0.0) == 100.0   # reads only: the read penalty
-    assert miss_penalty_s(100.0, 150.0, 1.0) == 250.0   # a write miss: read for ownership + write-back
+    assert miss_penalty_s(100.0, 150.0, 1.0) == 250.0   # write miss: RFO read + write-back
     assert miss_penalty_s(100.0, 150.0, 0.4) == pytest.approx(160.0)
     assert bytes_per_miss(0.0) == 64 and bytes_per_miss(1.0) == 128
 

@@ -138,6 +138,8 @@ class _Model(Arrivals):
                 low_watermark_pages=costs.low_watermark_pages,
                 high_watermark_pages=costs.high_watermark_pages,
                 va_pages=False,  # allocated at build, taken out of capacity_pages
+                # isgx picks each batch's victims in one enclave, round-robin
+                **({"victims_per_enclave": True} if s.sgx_driver == "isgx" else {}),
             )
             build = build_enclaves(self.engine, config, costs, self.edmm)
             self.startup_s = [s + runtimes.enclave_profile(

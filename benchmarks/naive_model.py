@@ -70,10 +70,11 @@ def run_naive(config: ModelConfig, replication: int = 0, seed: int = 0,
               max_touches: int | None = None) -> dict[str, float]:
     """Run the naive model (optionally only until ``max_touches`` page touches).
 
-    Returns wall time, touches, faults and SimPy events of the run.
+    Returns wall and CPU time (this process), touches, faults and SimPy events of the run.
     """
     validate(config)
     t0 = time.perf_counter()
+    c0 = time.process_time()
     model = NaiveModel(config, replication, seed, False, None)
     model.max_touches = max_touches
     model.stop = model.env.event()
@@ -93,6 +94,7 @@ def run_naive(config: ModelConfig, replication: int = 0, seed: int = 0,
     deadline = env.timeout(config.settings.duration_s)
     env.run(until=model.stop | deadline)
     wall = time.perf_counter() - t0
-    return {"wall_time_s": wall, "touches": float(model.ctr.touches),
+    cpu = time.process_time() - c0
+    return {"wall_time_s": wall, "cpu_time_s": cpu, "touches": float(model.ctr.touches),
             "faults": float(model.ctr.faults), "sim_time_s": float(env.now),
             "sim_events": float(next(env._eid))}

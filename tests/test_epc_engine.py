@@ -212,3 +212,30 @@ def test_importing_epc_compiles_nothing():
                          check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_isgx_takes_each_batch_from_one_enclave_round_robin() -> None:
+    """Two enclaves of 100 pages loaded A then B, then batches until 64 pages are evicted.
+    Global list (upstream): 12.5 batches give every page its second chance, then the oldest
+    go first: 8 + 16 + 16 + 16 + 16 = 72, all from A. isgx: batches alternate A, B, A, ...
+    scanning 16 pages of one enclave each: per enclave 6 batches clear 96 pages, the 7th
+    evicts 12 and the next ones 16, so A: 12 + 16 + 16 = 44 and B: 12 + 16 = 28."""
+    def evictions(per_enclave: bool) -> list[int]:
+        eng = EpcEngine(1_000, [100, 100], "linux", va_pages=False,
+                        victims_per_enclave=per_enclave)
+        eng.touch(0, np.arange(100, dtype=np.int64))
+        eng.touch(1, np.arange(100, dtype=np.int64))
+        total = np.zeros(2, dtype=np.int64)
+        while total.sum() < 64:
+            v = eng.reclaim(16)
+            assert per_enclave is False or np.count_nonzero(v) <= 1  # one enclave per batch
+            total += v
+        return total.tolist()
+
+    assert evictions(False) == [72, 0]
+    assert evictions(True) == [44, 28]
+    # a single enclave: both rules are the same list
+    one = [EpcEngine(50, [80], "linux", victims_per_enclave=f) for f in (False, True)]
+    for eng in one:
+        eng.touch(0, np.arange(50, dtype=np.int64))
+    assert one[0].reclaim(16).tolist() == one[1].reclaim(16).tolist()

@@ -22,6 +22,7 @@ from epcsim.model import (
     VmConfig,
     simulate,
 )
+from epcsim.model.paging import PagingCosts
 from epcsim.reference.cost_parameters import default_costs
 
 CLOCK_HZ = 3.7e9
@@ -315,12 +316,34 @@ def test_edmm_first_touch_cost_is_exact() -> None:
     cfg = dataclasses.replace(_isolated(op, gen=2, edmm=True),
                               settings=SimulationSettings(duration_s=0.3, timer_interrupts=False))
     r = simulate(cfg, 0, 1)
-    fault_s = (5000 + 4000 + 10_000 + 5000) / CLOCK_HZ  # AEX + handler + EAUG/EACCEPT + ERESUME
+    # AEX + handler + EAUG + ERESUME, then the runtime: EACCEPT + its exception round trip
+    fault_s = (5000 + 4000 + 3000 + 5000 + 3000 + 20_000) / CLOCK_HZ
     walk_s = 60 / CLOCK_HZ  # every touch walks: each follows a fault's AEX (TLB flushed)
     # A sequential scan of 1,000 pages, 50 per operation: every page is new once.
     np.testing.assert_allclose(r.arrays["latency_s"], 50 * (fault_s + walk_s), rtol=1e-12)
     np.testing.assert_array_equal(r.arrays["faults"], 50)
     assert r.metrics["share_paging"] == pytest.approx(fault_s / (fault_s + walk_s))
+
+
+def test_edmm_eaccept_and_the_runtime_round_trip_are_separate_costs() -> None:
+    op = OperationConfig("op", ecalls=0, memory=(
+        MemoryAccessConfig("heap", 50, {"kind": "sequential"}, llc_miss_fraction=0.0),))
+
+    def latency(**costs: float) -> float:
+        cfg = dataclasses.replace(_isolated(op, gen=2, edmm=True), costs=costs,
+                                  settings=SimulationSettings(duration_s=0.1,
+                                                              timer_interrupts=False))
+        return float(simulate(cfg, 0, 1).arrays["latency_s"][0])
+
+    base = latency()
+    # both set to 0 remove exactly their cycles from each of the 50 first touches
+    assert base - latency(eaccept_cycles=0) == pytest.approx(50 * 3000 / CLOCK_HZ)
+    assert base - latency(edmm_exception_cycles=0) == pytest.approx(50 * 20_000 / CLOCK_HZ)
+    # EACCEPT runs in the enclave, outside the kernel's enclave lock: the lock holds
+    # handler + EAUG only (paging.PagingCosts.augment_lock_s)
+    raw = default_costs()
+    pc = PagingCosts.from_costs({**raw, "eaccept_cycles": 1e9}, CLOCK_HZ, "vm")
+    assert pc.augment_lock_s == pytest.approx((4000 + 3000) / CLOCK_HZ)
 
 
 def test_warmup_operations_are_excluded() -> None:

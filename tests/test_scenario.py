@@ -411,3 +411,14 @@ def test_problems_carry_file_line_and_key(tmp_path: Path) -> None:
     line = next(i for i, ln in enumerate(text.splitlines(), 1) if "threads: -2" in ln)
     assert (p.file, p.line, p.key_path) == (str(f), line, "enclaves.kv.threads")
     assert p.expected and p.found == "-2"
+
+
+def test_every_cost_parameter_unit_can_be_overridden() -> None:
+    """Each unit used in cost_parameters.csv has a parser: overriding any parameter with its
+    default gives the default back (no KeyError for units such as `x` or `entries`)."""
+    from epcsim.reference.cost_parameters import cost_parameters
+    from epcsim.scenario.checks import resolve_costs
+
+    params = cost_parameters()
+    out = resolve_costs({name: p.default for name, p in params.items()})
+    assert out == {name: p.default for name, p in params.items()}

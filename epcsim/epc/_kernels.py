@@ -41,7 +41,9 @@ NRES = 4
 FQ_HEAD = 5
 FQ_COUNT = 6
 VA_ON = 7
-N_SCALARS = 8
+ISGX = 8     # 1: ``linux`` takes each batch from one enclave, round-robin (isgx driver)
+RR_LAST = 9  # the enclave the last isgx batch came from
+N_SCALARS = 10
 
 # Per-enclave counter columns in ``cnt`` (int64 array, shape (n_enclaves, N_COUNTERS)).
 C_FAULTS = 0
@@ -252,10 +254,19 @@ def touch_kernel(policy, pages, start, base, size, e, status, owner, prev, nxt, 
 
 @njit(cache=True)
 def reclaim_kernel(policy, n_pages, status, owner, prev, nxt, ref, frame_of, frame_gid,
-                   fref, freeq, pos, dense, rng, sc, cnt, victims):  # pragma: no cover
-    """Compiled entry point of :func:`_reclaim` (see there)."""
-    return _reclaim(policy, n_pages, status, owner, prev, nxt, ref, frame_of, frame_gid,
-                    fref, freeq, pos, dense, rng, sc, cnt, victims)
+                   fref, freeq, pos, dense, rng, sc, cnt, victims,
+                   until_evicts):  # pragma: no cover
+    """Compiled entry point of :func:`_reclaim` (see there); zeroes ``victims`` first.
+
+    ``until_evicts``: repeat the scan until it evicts a page or nothing is resident (the
+    scans that only give young pages a second chance, in one call)."""
+    victims[:] = 0
+    evicted = _reclaim(policy, n_pages, status, owner, prev, nxt, ref, frame_of, frame_gid,
+                       fref, freeq, pos, dense, rng, sc, cnt, victims)
+    while until_evicts and evicted == 0 and sc[NRES] > 0:
+        evicted = _reclaim(policy, n_pages, status, owner, prev, nxt, ref, frame_of,
+                           frame_gid, fref, freeq, pos, dense, rng, sc, cnt, victims)
+    return evicted
 
 
 @njit(cache=True, inline="always")
@@ -276,6 +287,9 @@ def _reclaim(policy, n_pages, status, owner, prev, nxt, ref, frame_of, frame_gid
             _unlink(g, prev, nxt, sc)
             _evict(g, owner, status, cnt, victims, sc)
             evicted += 1
+    elif policy == LINUX and sc[ISGX] != 0:
+        evicted = _reclaim_one_enclave(n_pages, status, owner, prev, nxt, ref, sc, cnt,
+                                       victims)
     elif policy == LINUX:
         scan = min(n_pages, sc[NRES])
         for _ in range(scan):
@@ -315,6 +329,45 @@ def _reclaim(policy, n_pages, status, owner, prev, nxt, ref, frame_of, frame_gid
             pos[last] = idx
             _evict(g, owner, status, cnt, victims, sc)
             evicted += 1
+    return evicted
+
+
+@njit(cache=True, inline="always")
+def _reclaim_one_enclave(n_pages, status, owner, prev, nxt, ref, sc, cnt,
+                         victims):  # pragma: no cover - compiled
+    """``linux`` as the out-of-tree isgx driver does it: the batch comes from one enclave,
+    the next one after the last batch's (round-robin) that has resident pages
+    (``sgx_isolate_tgid_ctx``, ``sgx_isolate_encl``: one enclave per process assumed), and
+    scans ``min(n_pages, its resident pages)`` of that enclave's pages oldest first with the
+    same second chance (``sgx_isolate_pages``). The enclave's own list is its pages' order
+    in the global list (loads and second chances both go to the tail), so the scan walks the
+    global list skipping other enclaves' pages. Returns the number evicted."""
+    n_enc = cnt.shape[0]
+    e = -1
+    for k in range(n_enc):
+        c = (sc[RR_LAST] + 1 + k) % n_enc
+        if cnt[c, C_RESIDENT] > 0:
+            e = c
+            break
+    if e < 0:
+        return 0
+    sc[RR_LAST] = e
+    scan = min(n_pages, cnt[e, C_RESIDENT])
+    evicted = 0
+    seen = 0
+    g = sc[HEAD]
+    while seen < scan and g >= 0:
+        nx = nxt[g]
+        if owner[g] == e:
+            seen += 1
+            _unlink(g, prev, nxt, sc)
+            if ref[g] != 0:
+                ref[g] = 0
+                _append(g, prev, nxt, sc)
+            else:
+                _evict(g, owner, status, cnt, victims, sc)
+                evicted += 1
+        g = nx
     return evicted
 
 

@@ -92,13 +92,15 @@ class EpcEngine:
     its splitmix64 generator). ``reclaim_batch_pages``, ``low_watermark_pages`` and
     ``high_watermark_pages`` are the Linux driver's 16/32/64 (used by :meth:`needs_reclaim`,
     :meth:`reclaim_to_high_watermark` and :func:`replay`). ``va_pages=False`` turns Version
-    Array accounting off (for comparisons with textbook caches).
+    Array accounting off (for comparisons with textbook caches). ``victims_per_enclave``
+    (``linux`` only): each batch scans one enclave's pages, the enclaves taken round-robin,
+    as the out-of-tree isgx driver does; otherwise one global list (upstream Linux).
     """
 
     def __init__(self, capacity_pages: int, enclave_pages: Sequence[int],
                  policy: str = "linux", seed: int = 0, reclaim_batch_pages: int = 16,
                  low_watermark_pages: int = 32, high_watermark_pages: int = 64, *,
-                 va_pages: bool = True) -> None:
+                 va_pages: bool = True, victims_per_enclave: bool = False) -> None:
         self.policy = policy
         self._code = _check_policy(policy)
         if capacity_pages < 1:
@@ -142,6 +144,9 @@ class EpcEngine:
         self._sc[K.FREE] = self.capacity_pages
         self._sc[K.FQ_COUNT] = frames if c == K.CLOCK else 0
         self._sc[K.VA_ON] = 1 if va_pages else 0
+        # isgx: each ``linux`` batch from one enclave, round-robin (_kernels._reclaim_one_enclave)
+        self._sc[K.ISGX] = 1 if victims_per_enclave and c == K.LINUX else 0
+        self._sc[K.RR_LAST] = -1
         self._cnt = np.zeros((len(sizes), K.N_COUNTERS), dtype=np.int64)
         self._victims = np.zeros(len(sizes), dtype=np.int64)
 
@@ -229,12 +234,21 @@ class EpcEngine:
         ``n_pages``; the other policies evict exactly ``min(n_pages, resident)``. An eviction
         that needs a new VA page gives its EPC page to it (free pages do not grow).
         """
-        self._victims[:] = 0
         K.reclaim_kernel(self._code, int(n_pages), self._status, self._owner, self._prev,
                          self._nxt, self._ref, self._frame_of, self._frame_gid, self._fref,
                          self._freeq, self._pos, self._dense, self._rng, self._sc, self._cnt,
-                         self._victims)
+                         self._victims, False)
         return self._victims.copy()
+
+    def reclaim_evicting(self, n_pages: int) -> list[int]:
+        """:meth:`reclaim` repeated until a scan evicts a page or nothing is resident, in
+        one compiled call (what ksgxd does: a scan that evicts nothing costs nothing).
+        Victims per enclave as a list."""
+        K.reclaim_kernel(self._code, int(n_pages), self._status, self._owner, self._prev,
+                         self._nxt, self._ref, self._frame_of, self._frame_gid, self._fref,
+                         self._freeq, self._pos, self._dense, self._rng, self._sc, self._cnt,
+                         self._victims, True)
+        return self._victims.tolist()
 
     def reclaim_to_high_watermark(self) -> tuple[np.ndarray, int]:
         """Run ksgxd once: batches of ``reclaim_batch_pages`` until ``high_watermark_pages``

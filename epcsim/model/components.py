@@ -14,6 +14,7 @@ import simpy
 
 from epcsim.model import streams
 from epcsim.model.config import PAGE_BYTES, ModelConfig, OperationConfig
+from epcsim.model.mee import bytes_per_miss, miss_penalty_s
 from epcsim.model.records import Counters
 from epcsim.model.run_costs import RunCosts
 from epcsim.model.runtimes import enclave_profile
@@ -182,6 +183,7 @@ class _OpType:
         footprint = _touched_bytes(config)
         self.feeds: list[_AccessFeed] = []
         self.mem_s_per_touch: list[float] = []
+        mee_bytes = mee_mem_s = 0.0  # expected MEE traffic and memory time per operation
         for j, m in enumerate(op.memory):
             if m.llc_miss_fraction is None:
                 miss = 1.0 - min(1.0, config.vm.llc_bytes / footprint) if footprint else 0.0
@@ -192,8 +194,10 @@ class _OpType:
             untrusted = any(r.untrusted for r in enc.regions if r.name == m.region)
             if native or untrusted:  # host memory: no MEE / TME-MK penalty
                 pen_dep = pen_ind = 0.0
-            elif config.vm.sgx_generation == 1:
-                pen_dep = pen_ind = costs.mee_penalty_s
+            elif config.vm.sgx_generation == 1:  # MEE: reads, and writes on top (mee.py)
+                pen_dep = pen_ind = miss_penalty_s(costs.mee_penalty_s,
+                                                   raw["mee_write_penalty_ns"] * 1e-9,
+                                                   m.write_fraction)
             else:
                 pen_dep, pen_ind = costs.tme_dependent_penalty_s, 0.0
             per_miss = dep * (costs.dram_s + pen_dep) + (1 - dep) * (costs.dram_s + pen_ind) / mlp
@@ -219,7 +223,16 @@ class _OpType:
                     streams.rng_for(seed, replication, streams.PAGES + index * 256 + j),
                     where=f"workload.operations.{op.name}.memory.{j}.pattern")
             self.feeds.append(_AccessFeed(fixed, sampler, stream, enc.region_base(m.region)))
+            if config.vm.sgx_generation == 1 and not (native or untrusted):
+                n_mean = (float(fixed) if fixed is not None
+                          else float(sampler.mean) if sampler is not None else 0.0)
+                lines = n_mean * m.cache_lines_per_page * miss
+                mee_bytes += lines * bytes_per_miss(m.write_fraction)
+                mee_mem_s += n_mean * self.mem_s_per_touch[-1]
         self.need_pages = need_pages and bool(op.memory)
+        # MEE bytes per second of this operation's memory time (its expected traffic over its
+        # expected memory time; exact when its accesses have fixed counts or one access).
+        self.mee_bytes_per_mem_s = mee_bytes / mee_mem_s if mee_mem_s > 0 else 0.0
         touched = {m.region for m in op.memory}
         footprint = sum(r.pages for r in enc.regions if r.name in touched)
         self.tlb = make_tlb_model(costs.raw, config.vm.clock_hz, config.vm.sgx_generation,

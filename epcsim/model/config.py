@@ -180,6 +180,9 @@ class MemoryAccessConfig:
             reuse over the touched footprint).
         dependent_fraction: share of the misses that are dependent (pointer chasing,
             serialised); the rest overlap up to ``memory_level_parallelism``.
+        write_fraction: share of the misses that write the line (it is written back later);
+            on SGX1 they pay ``mee_write_penalty_ns`` on top of the read penalty and move
+            twice the bytes through the MEE (:mod:`epcsim.model.mee`).
     """
 
     region: str
@@ -188,6 +191,7 @@ class MemoryAccessConfig:
     cache_lines_per_page: int = 8
     llc_miss_fraction: float | None = 1.0
     dependent_fraction: float = 0.0
+    write_fraction: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -535,6 +539,9 @@ def validate(config: ModelConfig) -> None:
             if not 0 <= m.dependent_fraction <= 1:
                 p.append(Problem("fraction out of range", key_path=f"{mp}.dependent_fraction",
                                  expected="0..1", found=str(m.dependent_fraction)))
+            if not 0 <= m.write_fraction <= 1:
+                p.append(Problem("fraction out of range", key_path=f"{mp}.write_fraction",
+                                 expected="0..1", found=str(m.write_fraction)))
     _check_arrival(config.arrival, "workload.arrival", p)
     s = config.settings
     if not (s.duration_s > 0 and math.isfinite(s.duration_s)):

@@ -124,7 +124,7 @@ class EnclaveLocks:
         return wait
 
 
-@dataclass
+@dataclass(slots=True)
 class BatchCost:
     """What one ksgxd batch costs: its duration (seconds, ksgxd's vCPU busy), the IPI rounds
     it sent, the forced exits it causes per enclave (per running thread) and the time it
@@ -158,7 +158,9 @@ def reclaim_batch_cost(locks: EnclaveLocks, now: float, victims: Sequence[int],
     held = waited = 0.0
     # ksgxd sleeps on a held mutex; the enclave whose lock frees first is served first.
     if len(victims) == 1:
-        order = [0] if victims[0] and not skip[0] else []
+        if not victims[0] or skip[0]:
+            return BatchCost(0.0, 0, forced)
+        order = [0]
     else:
         order = sorted((e for e, v in enumerate(victims) if v and not skip[e]),
                        key=lambda e: locks.free_at[e])

@@ -10,7 +10,7 @@ Composite costs (the split of the ~40,000-cycle page swap is in
 :mod:`epcsim.reference.cost_parameters`):
 
 - fault path (SGX driver): ``aex + fault_handler + eldu + eresume`` (28,000 cycles by default);
-- EDMM first touch: ``aex + fault_handler + edmm_augment + eresume``;
+- EDMM first touch: ``aex + fault_handler + eaug + eresume + eaccept + edmm_exception``;
 - Eleos-style fault: ``eleos_fault`` (no AEX, no kernel path);
 - per evicted page (ksgxd): ``eblock + ewb``; per batch and enclave: ``etrack`` (+ ``ipi``
   when threads of the enclave are running, each of which then pays ``aex + eresume``).
@@ -71,8 +71,8 @@ def run_costs(config: ModelConfig) -> RunCosts:
         eresume_s=cyc("eresume_cycles"),
         fault_path_s=cyc("aex_cycles") + cyc("fault_handler_cycles") + cyc("eldu_cycles")
         + cyc("eresume_cycles"),
-        edmm_fault_s=cyc("aex_cycles") + cyc("fault_handler_cycles")
-        + cyc("edmm_augment_cycles") + cyc("eresume_cycles"),
+        edmm_fault_s=cyc("aex_cycles") + cyc("fault_handler_cycles") + cyc("eaug_cycles")
+        + cyc("eresume_cycles") + cyc("eaccept_cycles") + cyc("edmm_exception_cycles"),
         eleos_fault_s=cyc("eleos_fault_cycles"),
         evict_page_s=cyc("eblock_cycles") + cyc("ewb_cycles"),
         etrack_s=cyc("etrack_cycles"),

@@ -13,13 +13,17 @@ What it models (docs/model.md has every mechanism, assumption and cost with its 
   call; when no page is free the thread spins on its vCPU until ksgxd frees a batch and
   retries from where it stopped (the fault path never reclaims); then one timeout for
   ECALLs + compute + memory + faults + enclave-lock wait + timer AEXs + SDK OCALLs + TLB
-  walks (:mod:`epcsim.model.tlb`); IPI-forced AEXs during it are paid in a catch-up
-  timeout; switchless or hotcall OCALLs and ECALLs go through worker pools that poll, sleep
-  and fall back as each runtime does (:mod:`epcsim.model.transitions`); blocking OCALLs
-  release the vCPU for their host time and queue for it again.
+  walks (:mod:`epcsim.model.tlb`); IPI-forced AEXs during it are paid in one catch-up
+  timeout, and those landing during that timeout by the enclave's next operation before its
+  touches (no event per ksgxd batch); switchless or hotcall OCALLs and ECALLs go through
+  worker pools that poll, sleep and fall back as each runtime does
+  (:mod:`epcsim.model.transitions`); blocking OCALLs release the vCPU for their host time
+  and queue for it again.
 - **Memory time**: LLC misses (dependent ones serialised, independent ones overlapping
   ``memory_level_parallelism``) at DRAM latency + penalty (SGX1 MEE on every miss, SGX2
-  TME-MK on dependent misses, native none), times ``ssbd_slowdown`` in the enclave.
+  TME-MK on dependent misses, native none), times ``ssbd_slowdown`` in the enclave; on SGX1
+  write misses pay the MEE write-back on top, and the MEE's bandwidth, shared by all threads,
+  stretches memory time when their demand exceeds it (:mod:`epcsim.model.mee`).
 - **ksgxd**: sleeps until free pages < low watermark, takes a vCPU (or a spinning thread's),
   reclaims batches until the high watermark (costs, enclave lock and TLB shootdowns per
   evicted page: :mod:`epcsim.model.paging`), waking spinning threads per batch.
@@ -46,8 +50,8 @@ import simpy
 
 from epcsim.errors import EpcsimError
 from epcsim.model import runtimes, streams, transitions
+from epcsim.model.arrivals import Arrivals
 from epcsim.model.components import (
-    ARRIVAL_CHUNK,
     EngineFactory,
     EpcEngineLike,
     _default_engine_factory,
@@ -56,6 +60,7 @@ from epcsim.model.components import (
 )
 from epcsim.model.config import ModelConfig, validate
 from epcsim.model.locks import Locks, critical_share
+from epcsim.model.mee import MeeBandwidth
 from epcsim.model.metrics import RunResult, summarise
 from epcsim.model.paging import EnclaveLocks, PagingCosts, reclaim_batch_cost
 from epcsim.model.records import Counters, Records
@@ -63,7 +68,7 @@ from epcsim.model.run_costs import run_costs
 from epcsim.model.startup import build_enclaves, usable_epc_pages
 
 
-class _Model:
+class _Model(Arrivals):
     """SimPy components of one run: VM, enclaves, ksgxd, arrival drivers, operations."""
 
     def __init__(self, config: ModelConfig, replication: int, seed: int, native: bool,
@@ -75,6 +80,9 @@ class _Model:
         self.costs = costs = run_costs(config)
         self.pg = PagingCosts.from_costs(costs.raw, config.vm.clock_hz, config.settings.host)
         self.locks = EnclaveLocks(len(config.enclaves))
+        # The SGX1 MEE's bandwidth, shared by every thread of the VM (mee.py; 0 = no limit).
+        self.mee = MeeBandwidth(0.0 if native or config.vm.sgx_generation != 1
+                                else costs.raw["mee_bandwidth_bytes_per_s"])
         self.ssbd = 1.0 if native else costs.raw["ssbd_slowdown"]
         self.env = simpy.Environment()
         self.notes: list[str] = []
@@ -87,6 +95,7 @@ class _Model:
         self.n_enclaves = len(config.enclaves)
         self.running = [0] * self.n_enclaves
         self.epoch = [0] * self.n_enclaves
+        self.exit_debt = [0] * self.n_enclaves  # forced exits not yet paid (see _op)
         self.eleos = [e.paging == "eleos" for e in config.enclaves]
         edmm_eff = []
         for e in config.enclaves:
@@ -129,6 +138,8 @@ class _Model:
                 low_watermark_pages=costs.low_watermark_pages,
                 high_watermark_pages=costs.high_watermark_pages,
                 va_pages=False,  # allocated at build, taken out of capacity_pages
+                # isgx picks each batch's victims in one enclave, round-robin
+                **({"victims_per_enclave": True} if s.sgx_driver == "isgx" else {}),
             )
             build = build_enclaves(self.engine, config, costs, self.edmm)
             self.startup_s = [s + runtimes.enclave_profile(
@@ -202,138 +213,51 @@ class _Model:
                 if not req.processed:
                     yield req
                 self._busy(+1)
-            while engine.free_pages < c.high_watermark_pages:
-                victims = engine.reclaim(c.reclaim_batch_pages).tolist()
+            # Hot loop (one pass per batch): attributes in locals.
+            ctr, running, epoch, waiters = self.ctr, self.running, self.epoch, self.waiters
+            locks, eleos, pg, driver = self.locks, self.eleos, self.pg, self.settings.sgx_driver
+            high, batch = c.high_watermark_pages, c.reclaim_batch_pages
+            # Batches whose end comes before any other scheduled event run back to back
+            # without a timeout each (nothing else can act in between: same result, fewer
+            # events); ``t`` is ksgxd's own clock, ahead of env.now by the batches not yet
+            # waited for.
+            t = env.now
+            evicting = getattr(engine, "reclaim_evicting", None)  # reference engines lack it
+            while engine.free_pages < high:
+                victims = (evicting(batch) if evicting is not None
+                           else engine.reclaim(batch).tolist())
                 n = sum(victims)
                 if n == 0:
                     if engine.resident_pages() == 0:
                         stuck = True
                         break
                     continue  # a scan that only gave young pages a second chance
-                bc = reclaim_batch_cost(self.locks, env.now, victims, self.running, self.eleos,
-                                        self.pg, self.settings.sgx_driver)
+                bc = reclaim_batch_cost(locks, t, victims, running, eleos, pg, driver)
                 cost = bc.duration_s
-                self.ctr.lock_hold_s += bc.lock_hold_s
-                self.ctr.lock_wait_s += bc.lock_wait_s
-                self.ctr.ipis += bc.ipi_rounds
-                for e, k in enumerate(bc.forced_exits):
-                    self.ctr.aex += k * self.running[e]
-                    self.ctr.ipi_aex += k * self.running[e]
-                    self.epoch[e] += k
-                self.ctr.evictions += n
-                self.ctr.batches += 1
+                ctr.lock_hold_s += bc.lock_hold_s
+                ctr.lock_wait_s += bc.lock_wait_s
+                if bc.ipi_rounds:
+                    ctr.ipis += bc.ipi_rounds
+                    for e, k in enumerate(bc.forced_exits):
+                        if k:
+                            ctr.aex += k * running[e]
+                            ctr.ipi_aex += k * running[e]
+                            epoch[e] += k
+                ctr.evictions += n
+                ctr.batches += 1
                 if cost > 0:
-                    yield env.timeout(cost)
-                    self.ctr.ksgxd_busy_s += cost
-                if self.waiters:
-                    self.waiters.popleft().succeed()
+                    t += cost
+                    ctr.ksgxd_busy_s += cost
+                    if waiters or env.peek() <= t:
+                        yield env.timeout(t - env.now)
+                        t = env.now
+                if waiters:
+                    waiters.popleft().succeed()
+            if t > env.now:
+                yield env.timeout(t - env.now)
             if not borrowed:
                 self._busy(-1)
                 self.vcpu.release(req)
-
-    # -- arrivals ---------------------------------------------------------------------------
-    def _phase_windows(self) -> list[tuple[int, float, float]]:
-        out = []
-        t = 0.0
-        end_run = self.settings.duration_s
-        phases = self.cfg.effective_phases()
-        for k, ph in enumerate(phases):
-            last = k == len(phases) - 1
-            end = end_run if last or ph.duration_s is None else min(end_run, t + ph.duration_s)
-            if t < end_run:
-                out.append((k, t, end))
-            t = end
-        return out
-
-    def _mix_cdf(self, k: int) -> np.ndarray:
-        ph = self.cfg.effective_phases()[k]
-        if ph.mix is None:
-            w = np.array([op.weight for op in self.cfg.operations], dtype=float)
-        else:
-            w = np.array([float(ph.mix.get(op.name, 0.0)) for op in self.cfg.operations])
-        cdf = np.cumsum(w / w.sum())
-        cdf[-1] = 1.0
-        return cdf
-
-    def _open_driver(self, k: int, start: float, end: float) -> Generator[simpy.Event, Any, None]:
-        env = self.env
-        ph = self.cfg.effective_phases()[k]
-        arrival = ph.arrival or self.cfg.arrival
-        cdf = self._mix_cdf(k)
-        mix_rng = streams.rng_for(self.seed, self.replication, streams.MIX + k)
-        if start > env.now:
-            yield env.timeout(start - env.now)
-        if arrival.kind == "poisson":
-            assert arrival.rate_per_s is not None
-            gap_rng = streams.rng_for(self.seed, self.replication, streams.ARRIVALS + k)
-            scale = 1.0 / arrival.rate_per_s
-            t = start
-            while True:
-                times = t + np.cumsum(gap_rng.exponential(scale, ARRIVAL_CHUNK))
-                kinds = np.searchsorted(cdf, mix_rng.random(ARRIVAL_CHUNK), side="right")
-                for ti, ki in zip(times.tolist(), kinds.tolist(), strict=True):
-                    if ti >= end:
-                        return
-                    yield env.timeout(ti - env.now)
-                    self._arrive_open(ki, k)
-                t = float(times[-1])
-        else:  # trace
-            assert arrival.timestamps_s is not None
-            ts = start + np.asarray(arrival.timestamps_s, dtype=float)
-            ts = ts[ts < end]
-            for c0 in range(0, len(ts), ARRIVAL_CHUNK):
-                chunk = ts[c0 : c0 + ARRIVAL_CHUNK]
-                kinds = np.searchsorted(cdf, mix_rng.random(len(chunk)), side="right")
-                for ti, ki in zip(chunk.tolist(), kinds.tolist(), strict=True):
-                    yield env.timeout(max(0.0, ti - env.now))
-                    self._arrive_open(ki, k)
-
-    def _arrive_open(self, kind: int, phase: int) -> None:
-        ot = self.optypes[kind]
-        pages, touches, mem_s, compute_s = ot.draw()
-        max_in = self.settings.max_in_system
-        i = self.rec.add(self.env.now, kind, phase)
-        if max_in is not None and self.in_system >= max_in:
-            self.rec.dropped[i] = True
-            return
-        self.in_system += 1
-        self.env.process(self._op(i, ot, pages, touches, mem_s, compute_s, ot.draw_host()))
-
-    def _client(self, k: int, client: int, start: float,
-                end: float) -> Generator[simpy.Event, Any, None]:
-        env = self.env
-        ph = self.cfg.effective_phases()[k]
-        arrival = ph.arrival or self.cfg.arrival
-        cdf = self._mix_cdf(k)
-        sid = k * 65536 + client
-        think_rng = streams.rng_for(self.seed, self.replication, streams.THINK + sid)
-        mix_rng = streams.rng_for(self.seed, self.replication, streams.CLIENT_MIX + sid)
-        if start > env.now:
-            yield env.timeout(start - env.now)
-        mean = arrival.think_time_s
-        expo = arrival.think_distribution == "exponential" and mean > 0
-        chunk = 256
-        thinks: list[float] = []
-        kinds: list[int] = []
-        j = chunk
-        while True:
-            if j == chunk:  # draw the next chunk of think times and operation types
-                thinks = (think_rng.exponential(mean, chunk) if expo
-                          else np.full(chunk, mean)).tolist()
-                kinds = np.searchsorted(cdf, mix_rng.random(chunk), side="right").tolist()
-                j = 0
-            think = thinks[j]
-            kind = kinds[j]
-            j += 1
-            if think > 0:
-                yield env.timeout(think)
-            if env.now >= end:
-                return
-            ot = self.optypes[kind]
-            pages, touches, mem_s, compute_s = ot.draw()
-            i = self.rec.add(env.now, kind, k)
-            self.in_system += 1
-            yield from self._op(i, ot, pages, touches, mem_s, compute_s, ot.draw_host())
 
     # -- one operation ----------------------------------------------------------------------
     def _edmm_augments(self, e: int, ot: _OpType, pages: np.ndarray) -> int:
@@ -399,6 +323,19 @@ class _Model:
         self.n_spinning -= 1
         self._last_wait_s = env.now - t0
 
+    def _pay_exit_debt(self, e: int) -> Generator[simpy.Event, Any, float]:
+        """Pay, in one timeout, the forced exits that landed during the catch-ups of enclave
+        ``e``'s earlier operations; those landing meanwhile stay as debt. Returns seconds."""
+        n = self.exit_debt[e]
+        self.exit_debt[e] = 0
+        cost = n * self.pg.forced_exit_s
+        self.running[e] += 1
+        ep0 = self.epoch[e]
+        yield self.env.timeout(cost)
+        self.exit_debt[e] += self.epoch[e] - ep0
+        self.running[e] -= 1
+        return cost
+
     def _op(self, i: int, ot: _OpType, pages: np.ndarray | None, touches: int, mem_s: float,
             compute_s: float, host: list[float] | None = None
             ) -> Generator[simpy.Event, Any, None]:
@@ -412,6 +349,8 @@ class _Model:
         now = env.now
         rec.start_s[i] = now
         queue_s = now - t_arr
+        if self.exit_debt[e]:  # before the touches: the thread is still paying IPIs
+            pre_s += yield from self._pay_exit_debt(e)
         paging_s = 0.0
         faults = 0
         fault_time = 0.0
@@ -461,6 +400,11 @@ class _Model:
                             + sdk_inline + blocking)
         refill_s = tlb.refill_s(n_touch)  # per IPI-forced exit (TLB: :mod:`epcsim.model.tlb`)
         seg = trans_s + compute_s + mem_s + fault_time + host_s + tlb_s - done_s
+        mee_demand = 0.0
+        if self.mee.cap_bytes_s and ot.mee_bytes_per_mem_s:
+            shared_mem_s, mee_demand = self.mee.start(mem_s, seg, ot.mee_bytes_per_mem_s)
+            seg += shared_mem_s - mem_s
+            mem_s = shared_mem_s
         self.running[e] += 1
         ep0 = self.epoch[e]
         crit = critical_share(ot.locks) * inside_s if ot.locks else 0.0
@@ -468,16 +412,18 @@ class _Model:
             yield env.timeout(seg - crit)
         if ot.locks:
             queue_s += yield from self.app_locks.hold(e, ot.locks, inside_s)
-        while self.epoch[e] != ep0:
-            hits = self.epoch[e] - ep0
-            ep0 = self.epoch[e]
+        hits = self.epoch[e] - ep0
+        if hits:
+            # IPI catch-up, one timeout; exits landing during it go to the enclave's debt.
             extra = hits * self.pg.forced_exit_s
             refill = min(hits * refill_s, max(0.0, n_touch * tlb.walk_s - tlb_s))
             trans_s += extra
             tlb_s += refill
             yield env.timeout(extra + refill)
+            self.exit_debt[e] += self.epoch[e] - ep0 - hits
         self.running[e] -= 1
-        trans_s += pre_s  # spent spinning before the segment (switchless ECALL)
+        self.mee.end(mee_demand)
+        trans_s += pre_s  # before the segment: switchless ECALL spin, forced-exit debt
         if opool is not None and ot.ocalls:
             t_add, h_add, blocking = yield from transitions.switchless_ocalls(self, opool, ot,
                                                                               host)

@@ -204,6 +204,8 @@ class MemoryAccess(_Spec):
     dependent_fraction: Fraction01 = Field(
         0.0, description="Share of the LLC misses that are dependent (pointer chasing, "
                          "serialised); these pay the SGX2 TME-MK latency penalty.")
+    write_fraction: Fraction01 = Field(0.0, description="Share of the LLC misses that write "
+        "the line: on SGX1 + `mee_write_penalty_ns` each, and twice the MEE bytes.")
 
     @field_validator("pattern", mode="before")
     @classmethod

@@ -146,6 +146,7 @@ def model_config(scenario: Scenario, vm: VmSize) -> ModelConfig:
                     llc_miss_fraction=None if m.llc_miss_fraction == "model"
                     else float(m.llc_miss_fraction),
                     dependent_fraction=float(m.dependent_fraction),
+                    write_fraction=float(m.write_fraction),
                 )
                 for m in op.memory),
         )

@@ -144,3 +144,72 @@ def test_check_refuses_hotcall_without_workers_and_too_many_workers(
     assert p.returncode == 2, p.stdout + p.stderr
     assert words in p.stdout + p.stderr
     assert "Traceback" not in p.stderr
+
+
+# -- Gramine's switch from spinning to FUTEX_WAIT; the SDK's wake OCALL before 2.8 -----------
+OCALL_S = C["ocall_cycles"] / HZ
+SL_S = C["switchless_ocall_latency_s"]
+LIBOS_S = C["libos_syscall_cycles"] / HZ
+FUTEX_S = C["futex_wake_latency_s"]
+T_SPIN_S = C["gramine_enclave_spin_before_futex"] * PAUSE_S  # 1e6 PAUSEs: 37.8 ms at 3.7 GHz
+
+
+def _ocall_cfg(times: tuple[float, ...], runtime: str, host_s: float, duration: float,
+               costs: dict | None = None) -> ModelConfig:
+    cfg = _cfg(times, runtime=runtime, mode="sdk", ecalls=1, ocalls=1,
+               call_mode="switchless", uworkers=1, tworkers=0, duration=duration)
+    return ModelConfig(**{**cfg.__dict__, "costs": costs or {}, "operations": (
+        OperationConfig(name="op", ecalls=1, ocalls=1, call_mode="switchless",
+                        compute_s=0.0, ocall_host_time_s=host_s),)})
+
+
+def test_gramine_enclave_thread_blocks_on_a_futex_after_its_spin_budget() -> None:
+    host = 0.1  # a system call that takes longer than 1e6 PAUSEs (e.g. a blocking recv)
+    lat, m = _latencies(_ocall_cfg((0.0,), "gramine", host, duration=0.3))
+    t_post = ECALL_S + LIBOS_S
+    # served at once by the polling RPC thread; spins T_SPIN, then FUTEX_WAIT (no vCPU) until
+    # the RPC thread is done, is woken (futex), and pays the futex OCALL's exit and re-entry
+    assert lat[0] == pytest.approx(t_post + SL_S + host + FUTEX_S + OCALL_S, rel=1e-9)
+    # vCPU time: the caller only for its ECALL, LibOS work, spin and re-entry; the RPC thread
+    # from t=0 until done, then its idle polling before it sleeps
+    t_sleep = C["gramine_rpc_spin_before_sleep"] * PAUSE_S
+    caller = t_post + T_SPIN_S + OCALL_S
+    worker = t_post + SL_S + host + t_sleep
+    assert m["vcpu_utilisation"] * 8 * 0.3 == pytest.approx(caller + worker, rel=1e-6)
+    # a call done within the budget never leaves the enclave
+    short, _ = _latencies(_ocall_cfg((0.0,), "gramine", 0.01, duration=0.3))
+    assert short[0] == pytest.approx(t_post + SL_S + 0.01, rel=1e-9)
+
+
+def test_gramine_call_to_a_sleeping_rpc_thread_waits_its_sleep_then_blocks() -> None:
+    host = 1e-6
+    t_post = ECALL_S + LIBOS_S
+    t_sleep = C["gramine_rpc_spin_before_sleep"] * PAUSE_S
+    asleep_at = t_post + SL_S + host + t_sleep  # op 1 done, then 10,000 idle PAUSEs
+    # post 1 ms into the RPC thread's 61st sleep (sleeps of 1, 2, ..., 60 ms = 1.830 s before)
+    step = C["gramine_rpc_sleep_step_s"]
+    slept = sum(k * step for k in range(1, 61))
+    t2 = asleep_at + slept + 1e-3 - t_post
+    remaining = 61 * step - 1e-3  # 60 ms > T_SPIN: the caller blocks on the futex
+    assert remaining > T_SPIN_S
+    lat, m = _latencies(_ocall_cfg((0.0, t2), "gramine", host, duration=2.2))
+    assert lat[1] == pytest.approx(t_post + remaining + SL_S + host + FUTEX_S + OCALL_S,
+                                   rel=1e-6)
+    assert m["switchless_fallbacks_per_s"] == 0
+
+
+def test_sdk_before_2_8_wakes_a_sleeping_worker_with_an_ordinary_ocall() -> None:
+    host = 1e-6
+    t_post = ECALL_S
+    # op 2 finds the untrusted worker asleep (it slept 0.78 ms after op 1)
+    for futex_s in (10e-6, 1e-6):  # the woken worker needs futex_s; the waking OCALL OCALL_S
+        costs = {"sdk_sl_wake_by_ocall": 1, "futex_wake_latency_s": futex_s}
+        lat, m = _latencies(_ocall_cfg((0.0, 0.1), "intel-sdk", host, 0.3, costs))
+        assert lat[0] == pytest.approx(t_post + SL_S + host, rel=1e-9)
+        assert lat[1] == pytest.approx(t_post + max(futex_s, OCALL_S) + SL_S + host, rel=1e-9)
+        assert m["switchless_fallbacks_per_s"] == 0
+    # SDK >= 2.8: no OCALL; the waker thread notices within its 50 us period
+    lat, _ = _latencies(_ocall_cfg((0.0, 0.1), "intel-sdk", host, 0.3,
+                                   {"futex_wake_latency_s": 1e-6}))
+    extra = lat[1] - (t_post + SL_S + host)
+    assert 1e-6 <= extra <= 1e-6 + C["sdk_sl_waker_period_s"]

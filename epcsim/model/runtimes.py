@@ -5,7 +5,8 @@ cost parameter in epcsim/reference/data/cost_parameters.csv and can be overridde
 
 - **Transitions per platform**: ``ecall_cycles``/``ocall_cycles`` on SGX1 (DCsv2, Coffee
   Lake); on SGX2 (DCsv3, Ice Lake) the same times ``sgx2_transition_factor``. No citable Ice
-  Lake figure exists, so the factor is 1 (confidence ``estimate``, wide range).
+  Lake figure exists, so the factor is 1 (confidence ``estimate``, wide range), although Ice
+  Lake-SP needs no L1TF/MDS flush on enclave exit (docs/model.md, section 6).
 - **Runtime** (``intel-sdk`` | ``open-enclave`` | ``gramine`` | ``occlum``):
   ``open-enclave`` adds ``oe_extra_call_cycles`` to every ECALL and OCALL (its marshalling
   layer); ``gramine`` and ``occlum`` run a library OS that does ``libos_syscall_cycles`` of

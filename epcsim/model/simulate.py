@@ -425,10 +425,11 @@ class _Model(Arrivals):
         self.mee.end(mee_demand)
         trans_s += pre_s  # before the segment: switchless ECALL spin, forced-exit debt
         if opool is not None and ot.ocalls:
-            t_add, h_add, blocking = yield from transitions.switchless_ocalls(self, opool, ot,
-                                                                              host)
+            t_add, h_add, blocking, vreq, q_add = yield from transitions.switchless_ocalls(
+                self, opool, ot, host, vreq)
             trans_s += t_add
             host_s += h_add
+            queue_s += q_add
         for k in range(blocking):
             self._busy(-1)
             self.vcpu.release(vreq)

@@ -25,15 +25,27 @@ runtime, mode     caller waits for acceptance            idle worker sleeps afte
 ================  ====================================  ==========================  =========
 intel-sdk         20000 PAUSEs, then ordinary call       20000 x (PAUSE + poll)      waker
 open-enclave      not at all (busy: ordinary call)       4096 x (PAUSE + poll)       futex
-gramine (OCALL)   until accepted (queue of 1024)         10000 PAUSEs, then 1,2,.. ms  sleep
+gramine (OCALL)   until done, 1e6 PAUSEs; then FUTEX_WAIT  10000 PAUSEs, then 1,2,.. ms  sleep
 occlum            no switchless: ordinary calls         -                           -
 hotcall (any)     10 x 3 PAUSEs, then ordinary call      never (polls forever)       -
 ================  ====================================  ==========================  =========
 
+- **Gramine's enclave thread** (``enclave_ocalls.c:sgx_exitless_ocall``) spins on the request's
+  lock for ``RPC_SPINLOCK_TIMEOUT`` (1e6) PAUSEs counted from the post, covering the queue wait
+  *and* the host work. A call not done by then makes it wait on a futex through an ordinary
+  OCALL (``OCALL_FUTEX``, FUTEX_WAIT): it gives up its vCPU until the RPC thread finishes and
+  wakes it (``host_ocalls.c:rpc_thread_loop``: FUTEX_WAKE when the lock had waiters), then
+  needs a vCPU again; the futex OCALL's exit and re-entry cost ``ocall_cycles``
+  (``block_after_s`` below).
+- **Intel SDK before 2.8** (``sdk_sl_wake_by_ocall`` = 1; SDK 2.5
+  ``sgx_ocall_switchless.c:sgx_ocall_switchless``): while any untrusted worker sleeps, *every*
+  switchless OCALL first makes an ordinary OCALL (``SL_WAKE_WORKERS`` ->
+  ``sl_ocall_wake_workers`` -> ``wake_all_threads``) that wakes all sleeping workers; there is
+  no waker thread (added in 2.8), so a woken worker polls again after ``futex_wake_latency_s``.
+
 Assumptions: a worker serves one call (or one operation's batch of consecutive OCALLs) at a
-time; the Gramine enclave thread's switch from spinning to FUTEX_WAIT after 1e6 PAUSEs is
-not modelled (it keeps spinning); an SDK trusted worker's EENTER on waking is part of
-``wake_s``.
+time; an SDK trusted worker's EENTER on waking is part of ``wake_s``; what waking costs the
+caller (an ordinary OCALL) delays it as well as counting as transitions.
 """
 from __future__ import annotations
 
@@ -59,6 +71,8 @@ class PoolRules:
     queue_limit: int = 64  # outstanding calls before an immediate fallback
     progressive_sleep_step_s: float = 0.0  # Gramine: sleeps of 1, 2, 3, ... steps
     progressive_sleep_max_s: float = 0.0
+    block_after_s: float = INF  # Gramine: spin until done at most this, then FUTEX_WAIT
+    wake_all_by_ocall: bool = False  # SDK < 2.8: any sleeper -> an OCALL waking them all
 
 
 class _Worker:
@@ -152,6 +166,46 @@ class WorkerPool:
         return lat
 
     # -- caller -----------------------------------------------------------------------------
+    def _wake_all(self) -> float:
+        """SDK < 2.8: the caller's OCALL wakes every sleeping worker; its cost to the caller."""
+        if not (self.rules.wake_all_by_ocall and self.sleepers):
+            return 0.0
+        while self.sleepers:
+            w = self.sleepers.pop()
+            assert w.wake is not None
+            w.wake.succeed()
+            self.wakeups += 1
+        return self.rules.caller_wake_cost_s
+
+    def _post(self, t_fb: float) -> tuple[_Call | None, float, bool, bool]:
+        """Post a call without waiting: (the call, or None for an immediate fallback; what
+        waking a worker cost the caller; whether the call went to an idle worker; whether
+        the caller woke a worker)."""
+        r = self.rules
+        if self.n == 0:
+            self.fallbacks += 1
+            return None, 0.0, False, False
+        woke = bool(self.rules.wake_all_by_ocall and self.sleepers)
+        extra = self._wake_all()
+        call = _Call(self.env)
+        if self.idle:
+            w = self.idle.pop()
+            assert w.poke is not None
+            w.poke.succeed(call)
+            return call, extra, True, woke
+        if self.sleepers:
+            w = self.sleepers.pop()
+            assert w.wake is not None
+            w.wake.succeed()
+            self.wakeups += 1
+            extra += r.caller_wake_cost_s
+            woke = True
+        if len(self.pending) >= r.queue_limit or (t_fb == 0 and not woke):
+            self.fallbacks += 1
+            return None, extra, False, woke
+        self.pending.append(call)
+        return call, extra, False, woke
+
     def acquire(self, fallback_after_s: float | None = None
                 ) -> Generator[simpy.Event, Any, tuple[_Worker | None, float, float]]:
         """Post a call: (worker or None for a fallback, seconds spun waiting, extra cost to
@@ -159,28 +213,11 @@ class WorkerPool:
         env = self.env
         r = self.rules
         t_fb = r.fallback_after_s if fallback_after_s is None else fallback_after_s
-        if self.n == 0:
-            self.fallbacks += 1
-            return None, 0.0, 0.0
-        call = _Call(env)
-        if self.idle:
-            w = self.idle.pop()
-            assert w.poke is not None
-            w.poke.succeed(call)
-            return (yield call.accepted), 0.0, 0.0
-        extra = 0.0
-        woke = False
-        if self.sleepers:
-            w = self.sleepers.pop()
-            assert w.wake is not None
-            w.wake.succeed()
-            self.wakeups += 1
-            extra = r.caller_wake_cost_s
-            woke = True
-        if len(self.pending) >= r.queue_limit or (t_fb == 0 and not woke):
-            self.fallbacks += 1
+        call, extra, to_idle, woke = self._post(t_fb)
+        if call is None:
             return None, 0.0, extra
-        self.pending.append(call)
+        if to_idle:
+            return (yield call.accepted), 0.0, extra
         t0 = env.now
         if t_fb < INF and not (t_fb == 0 and woke):
             yield call.accepted | env.timeout(t_fb)
@@ -191,6 +228,12 @@ class WorkerPool:
         else:
             yield call.accepted
         return call.accepted.value, env.now - t0, extra
+
+    def post(self) -> tuple[_Call | None, float]:
+        """Post a call and do not wait (Gramine's queue): (the call, or None when the queue
+        is full and the caller takes the ordinary OCALL; the caller's wake cost)."""
+        call, extra, _, _ = self._post(INF)
+        return call, extra
 
     def release(self, w: _Worker) -> None:
         """The caller is done with ``w``: it polls again."""
@@ -225,11 +268,15 @@ def pool_rules(runtime: str, side: str, hotcall: bool, c: dict[str, float],
                          sleep_after_s=INF, wake_s=0.0, queue_limit=1)
     if runtime == "intel-sdk":
         wake = futex + (c["ecall_cycles"] / clock_hz if side == "ecall" else 0.0)
+        by_ocall = side == "ocall" and c["sdk_sl_wake_by_ocall"] > 0  # SDK < 2.8
         return PoolRules(
             fallback_after_s=c["sdk_sl_retries_before_fallback"] * pause,
             sleep_after_s=c["sdk_sl_retries_before_sleep"] * (pause + poll),
             wake_s=wake,
-            wake_uniform_s=c["sdk_sl_waker_period_s"] if side == "ocall" else 0.0,
+            wake_uniform_s=(c["sdk_sl_waker_period_s"] if side == "ocall" and not by_ocall
+                            else 0.0),
+            caller_wake_cost_s=c["ocall_cycles"] / clock_hz if by_ocall else 0.0,
+            wake_all_by_ocall=by_ocall,
             queue_limit=int(c["sdk_sl_max_outstanding"]))
     if runtime == "open-enclave":
         return PoolRules(
@@ -244,7 +291,8 @@ def pool_rules(runtime: str, side: str, hotcall: bool, c: dict[str, float],
             sleep_after_s=c["gramine_rpc_spin_before_sleep"] * pause,
             wake_s=0.0, queue_limit=int(c["gramine_rpc_queue_size"]),
             progressive_sleep_step_s=c["gramine_rpc_sleep_step_s"],
-            progressive_sleep_max_s=c["gramine_rpc_sleep_max_s"])
+            progressive_sleep_max_s=c["gramine_rpc_sleep_max_s"],
+            block_after_s=c["gramine_enclave_spin_before_futex"] * pause)
     return None
 
 
@@ -321,24 +369,80 @@ def leave(model: Any, ot: Any, e: int, worker: Any) -> None:
         model.tpools[e].release(worker)
 
 
-def switchless_ocalls(model: Any, pool: WorkerPool, ot: Any, host: list[float] | None
-                      ) -> Generator[simpy.Event, Any, tuple[float, float, int]]:
+def switchless_ocalls(model: Any, pool: WorkerPool, ot: Any, host: list[float] | None,
+                      vreq: Any) -> Generator[simpy.Event, Any, tuple[float, float, int, Any,
+                                                                        float]]:
     """The operation's OCALLs through ``pool``: (transition seconds, host seconds, OCALLs
-    left to make as blocking SDK OCALLs). One worker serves the whole batch."""
+    left to make as blocking SDK OCALLs, the caller's vCPU request, seconds it queued for a
+    vCPU again). One worker serves the whole batch."""
     env = model.env
     k = ot.ocalls
     h = k * ot.host_s if host is None else sum(host)
+    if pool.rules.block_after_s < INF:
+        return (yield from _exitless_ocalls(model, pool, ot, h, vreq))
     w, waited, extra = yield from pool.acquire()
     if w is not None:
+        # the caller's waking OCALL overlaps the woken worker's wake-up (both start at the post)
+        spin = max(waited, extra)
         t_call = k * ot.call_s
-        yield env.timeout(t_call + h)
+        yield env.timeout(spin - waited + t_call + h)
         pool.release(w)
         model.ctr.switchless_calls += k
-        return waited + extra + t_call, h, 0
+        return spin + t_call, h, 0, vreq, 0.0
     model.ctr.switchless_fallbacks += 1
     trans = extra + k * ot.ocall_s
     if ot.blocking:
         yield env.timeout(trans)
-        return waited + trans, 0.0, k
+        return waited + trans, 0.0, k, vreq, 0.0
     yield env.timeout(trans + h)
-    return waited + trans, h, 0
+    return waited + trans, h, 0, vreq, 0.0
+
+
+def _exitless_ocalls(model: Any, pool: WorkerPool, ot: Any, h: float, vreq: Any
+                     ) -> Generator[simpy.Event, Any, tuple[float, float, int, Any, float]]:
+    """Gramine's exitless OCALLs (``enclave_ocalls.c:sgx_exitless_ocall``): the enclave
+    thread spins, holding its vCPU, until the RPC thread is done or ``block_after_s`` has
+    passed since the post; then it waits on a futex through an ordinary OCALL (no vCPU) and
+    is woken by the RPC thread's FUTEX_WAKE (see :func:`switchless_ocalls`)."""
+    env = model.env
+    k = ot.ocalls
+    t0 = env.now
+    call, extra = pool.post()
+    if call is None:  # queue full: the ordinary OCALL path
+        model.ctr.switchless_fallbacks += 1
+        trans = extra + k * ot.ocall_s
+        yield env.timeout(trans + h)
+        return trans, h, 0, vreq, 0.0
+    if extra:
+        yield env.timeout(extra)
+    deadline = t0 + pool.rules.block_after_s
+    service = k * ot.call_s + h
+    model.ctr.switchless_calls += k
+    yield call.accepted | env.timeout(max(0.0, deadline - env.now))
+    w: _Worker | None = None
+    if call.accepted.triggered:
+        w = call.accepted.value
+        done = env.now + service
+        if done <= deadline:  # served while the enclave thread spins
+            yield env.timeout(service)
+            assert w is not None
+            pool.release(w)
+            return env.now - t0 - h, h, 0, vreq, 0.0
+        yield env.timeout(deadline - env.now)
+    # FUTEX_WAIT through an ordinary OCALL: the vCPU is free until the RPC thread wakes it
+    model._busy(-1)
+    model.vcpu.release(vreq)
+    if w is None:
+        w = yield call.accepted
+        done = env.now + service
+    yield env.timeout(done - env.now)
+    assert w is not None
+    pool.release(w)
+    yield env.timeout(model.costs.raw["futex_wake_latency_s"])
+    t_q = env.now
+    vreq = model.vcpu.request(priority=1)
+    yield vreq
+    model._busy(+1)
+    queued = env.now - t_q
+    yield env.timeout(ot.ocall_s)  # the futex OCALL's exit and re-entry
+    return env.now - t0 - h - queued, h, 0, vreq, queued

@@ -74,7 +74,7 @@ class _Model:
         self.replication = replication
         self.costs = costs = run_costs(config)
         self.pg = PagingCosts.from_costs(costs.raw, config.vm.clock_hz, config.settings.host)
-        self.locks = EnclaveLocks(len(config.enclaves))
+        self.locks = EnclaveLocks(len(config.enclaves), config.settings.enclave_lock)
         self.ssbd = 1.0 if native else costs.raw["ssbd_slowdown"]
         self.env = simpy.Environment()
         self.notes: list[str] = []
@@ -211,7 +211,8 @@ class _Model:
                         break
                     continue  # a scan that only gave young pages a second chance
                 bc = reclaim_batch_cost(self.locks, env.now, victims, self.running, self.eleos,
-                                        self.pg, self.settings.sgx_driver)
+                                        self.pg, self.settings.sgx_driver,
+                                        self.settings.tlb_shootdowns)
                 cost = bc.duration_s
                 self.ctr.lock_hold_s += bc.lock_hold_s
                 self.ctr.lock_wait_s += bc.lock_wait_s

@@ -17,11 +17,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from epcsim import units
-from epcsim.scenario.distributions import (
-    DistShape,
-    parse_time_quantity,
-    split_distribution,
-)
+from epcsim.scenario.distributions import DistShape, parse_time_quantity, split_distribution
 from epcsim.scenario.fields import (
     DEFAULT_MAX_OPERATIONS,
     INPUT_FILE,
@@ -43,6 +39,7 @@ from epcsim.scenario.fields import (
     _fail,
     _Spec,
 )
+from epcsim.scenario.mechanisms import Mechanisms
 from epcsim.units import UnitError
 
 
@@ -529,6 +526,10 @@ class Simulation(_Spec):
     native_huge_pages: bool = Field(
         False, description="The native baseline maps its memory with 2 MiB transparent huge "
                            "pages (TLB reach x 512); enclave memory is 4 KiB pages only.")
+    mechanisms: Mechanisms = Field(
+        default_factory=lambda: Mechanisms.model_validate({}),
+        description="Issue-14 mechanisms, each `true` (default) or `false` to measure its "
+                    "effect (`epcsim mechanisms`).")
 
 
 class Slo(_Spec):

@@ -34,8 +34,12 @@ def mechanism_table(effects: MechanismEffects) -> Table:
             for label in [BASELINE, *effects.cases]]
     notes = [f"(capacity in ops/s: highest load meeting the SLO, within {effects.rel_tol:.0%} "
              "of the value shown, from short runs; a change within about that is no change. "
-             "'same model': the switch leaves this size's model unchanged, not simulated; "
-             "'none': cannot meet the SLO at any load)", *effects.notes]
+             "'same model': the switch leaves this size's simulated run unchanged (start-up "
+             "and teardown aside), so it was not simulated again; "
+             "'none': cannot meet the SLO at any load)",
+             "(binding resource with all on: " + "; ".join(
+                 f"{s.removeprefix('Standard_')} {effects.baseline[s].binding_resource}"
+                 for s in effects.vm_sizes) + ")", *effects.notes]
     return Table.of(header, rows, align="l" + "r" * len(effects.vm_sizes),
                     title="Capacity per VM size, with one mechanism off at a time",
                     notes=notes)

@@ -125,6 +125,10 @@ OTHER_GENERATION_COSTS: dict[int, tuple[str, ...]] = {
     2: ("mee_miss_penalty_ns", "stlb_entries_sgx1", "enclave_build_s_per_page_sgx1"),
 }
 
+#: Cost parameters of the enclave start-up and teardown only, which are reported but not
+#: simulated (:mod:`epcsim.model.startup`): they never change a capacity.
+STARTUP_ONLY_COSTS = ("ecreate_einit_cycles", "eremove_cycles")
+
 #: ``same(vm, variant)``: True when the variant leaves the model of ``vm`` unchanged.
 SameModel = Callable[[VmSize, dict[str, Any]], bool]
 
@@ -163,8 +167,10 @@ def mechanism_steps(vms: Sequence[VmSize], slo: Slo, cases: Sequence[MechanismCa
 
 def same_model_on(scenario: Any, load_ops_s: float) -> SameModel:
     """``same(vm, variant)`` over the simulator's input: the resolved model configuration of
-    the scenario at ``load_ops_s`` with and without the variant (costs resolved against the
-    defaults, so ``ssbd_slowdown: 1`` equals the default 1) compare equal."""
+    the scenario at ``load_ops_s`` with and without the variant compare equal, costs
+    resolved against the defaults (so ``ssbd_slowdown: 1`` equals the default 1) and
+    without the costs the run never reads on ``vm`` (the other SGX generation's, and the
+    start-up and teardown ones)."""
     from epcsim.model.config import resolved_costs
     from epcsim.sizing.variants import apply_variant
     from epcsim.study.configure import model_config
@@ -172,7 +178,7 @@ def same_model_on(scenario: Any, load_ops_s: float) -> SameModel:
     def resolved(vm: VmSize, variant: dict[str, Any]) -> Any:
         cfg = model_config(apply_variant(scenario, load_ops_s, variant, vm_size=vm.size), vm)
         costs = resolved_costs(cfg)
-        for name in OTHER_GENERATION_COSTS[cfg.vm.sgx_generation]:
+        for name in (*OTHER_GENERATION_COSTS[cfg.vm.sgx_generation], *STARTUP_ONLY_COSTS):
             costs.pop(name, None)
         return dataclasses.replace(cfg, costs=costs)
 

@@ -172,8 +172,8 @@ def reclaim_batch_cost(locks: EnclaveLocks, now: float, victims: Sequence[int],
     for e in order:
         v = victims[e]
         r = running[e]
-        shoot = v if r and shootdowns else 0  # a flush reaches other CPUs only when
-        # threads run there
+        # a flush reaches other CPUs only when threads run there
+        shoot = v if r and shootdowns else 0
         unlocked = v * pc.evict_unlocked_s
         locked = v * pc.evict_lock_s + pc.etrack_s + (pc.ipi_round_s if r else 0.0)
         if driver == "isgx":

@@ -291,52 +291,24 @@ def recommend(scenario: Scenario, *, vm_sizes: Sequence[VmSize] | None = None,
     return result
 
 
-#: Scenario parts that change prices, availability or the uncertainty draws, never an
-#: evaluation.
-_MARKET: dict[str, Any] = {"slo": {"as_of", "region", "pricing", "subscription"},
-                          "uncertain": True, "uncertainty": True}
-
-
 def _size(scenario: Scenario, *, vm_sizes: Sequence[VmSize] | None, sensitivity: bool,
           what_ifs: bool, knee: bool, measured_ops: int, as_of: Any, workers: int | None,
           backend: Any, store_dir: str | os.PathLike[str] | None, force: bool, analytic: bool,
           estimates: Mapping[str, tuple[Mapping[str, float], float]] | None,
           progress: Any) -> tuple[Any, Any]:
-    import hashlib
-
     from epcsim.scenario import resolve_vm_sizes
-    from epcsim.sizing import DEFAULT_WHAT_IFS, CachedEvaluator, Slo
+    from epcsim.sizing import DEFAULT_WHAT_IFS, Slo
     from epcsim.sizing import recommend as _recommend
-    from epcsim.sizing.simulator import SimulatorEvaluator, evaluator_settings
+    from epcsim.sizing.parallel import simulator_cache
 
     if scenario.slo is None:
         raise EpcsimError("slo: sizing needs an `slo` section with target_load and "
                           "latency_bound")
     slo = Slo.from_spec(scenario.slo)
-    evaluator = SimulatorEvaluator(scenario, reference_load_ops_s=slo.target_load_ops_s,
-                                   latency_percentile=slo.latency_percentile,
-                                   measured_ops=measured_ops)
-    settings = evaluator_settings(evaluator)
-    # Everything an evaluation depends on besides (VM size, load, variant): the resolved
-    # scenario, the evaluator's run lengths and the epcsim version.
-    namespace = hashlib.sha256(json.dumps(
-        {"scenario": scenario.model_dump(mode="json", by_alias=True, exclude=_MARKET),
-         "settings": settings,
-         "epcsim": __version__}, sort_keys=True, default=str).encode("utf-8")).hexdigest()
     vms = list(vm_sizes) if vm_sizes is not None else resolve_vm_sizes(scenario)
-    be = None
-    batch = None
-    if workers != 1 or backend is not None:
-        from epcsim.sizing.parallel import BackendRunner, sizing_backend
-        from epcsim.study.executor import Backend
-
-        be = sizing_backend(backend, workers)
-        batch = BackendRunner(scenario, settings, be)
-        if isinstance(backend, Backend):
-            be = None  # the caller's: not ours to close
-    ev = CachedEvaluator(evaluator if batch is None else None, namespace=namespace,
-                         store=Path(store_dir) if store_dir is not None else None,
-                         batch=batch, force=force, progress=progress)
+    ev, be = simulator_cache(scenario, slo, measured_ops=measured_ops, workers=workers,
+                             backend=backend, force=force, progress=progress,
+                             store_dir=Path(store_dir) if store_dir is not None else None)
     try:
         result = _recommend(ev, vms, slo, sensitivity=sensitivity,
                             what_ifs=DEFAULT_WHAT_IFS if what_ifs else (), knee=knee,
@@ -350,6 +322,43 @@ def _size(scenario: Scenario, *, vm_sizes: Sequence[VmSize] | None, sensitivity:
         if be is not None:
             be.close()
     return result, ev
+
+
+def mechanism_effects(scenario: Scenario, *, vm_sizes: Sequence[VmSize] | None = None,
+                      mechanisms: Sequence[str] | None = None, driver: bool = True,
+                      measured_ops: int = 2000, workers: int | None = None,
+                      backend: Any = None, store_dir: str | os.PathLike[str] | None = None,
+                      force: bool = False, progress: Any = None) -> Any:
+    """Capacity of each VM size under the scenario's ``slo`` with every issue-14 mechanism
+    on, and with each one (``mechanisms``, default all) switched off in turn, plus the other
+    SGX driver (``driver``): an :class:`epcsim.sizing.mechanisms.MechanismEffects`. The
+    evaluations run as :func:`recommend`'s do (``measured_ops`` per run, ``workers``,
+    ``backend``, ``store_dir``, ``force``, ``progress``)."""
+    from epcsim.scenario import resolve_vm_sizes
+    from epcsim.sizing import Slo
+    from epcsim.sizing.mechanisms import mechanism_cases, mechanism_steps, same_model_on
+    from epcsim.sizing.parallel import simulator_cache
+    from epcsim.sizing.steps import drive
+
+    if scenario.slo is None:
+        raise EpcsimError("slo: measuring capacities needs an `slo` section with target_load "
+                          "and latency_bound")
+    slo = Slo.from_spec(scenario.slo)
+    cases = mechanism_cases(scenario, mechanisms, driver)
+    vms = list(vm_sizes) if vm_sizes is not None else resolve_vm_sizes(scenario)
+    ev, be = simulator_cache(scenario, slo, measured_ops=measured_ops, workers=workers,
+                             backend=backend, force=force, progress=progress,
+                             store_dir=Path(store_dir) if store_dir is not None else None)
+    try:
+        effects = drive(mechanism_steps(vms, slo, cases,
+                                        same_model_on(scenario, slo.target_load_ops_s)), ev)
+    finally:
+        if be is not None:
+            be.close()
+    off = [n for n, on in scenario.simulation.mechanisms.model_dump().items() if not on]
+    if off:
+        effects.notes.append(f"off in the scenario itself (not measured): {', '.join(off)}")
+    return effects
 
 
 class _SizingProgress:

@@ -31,7 +31,8 @@ EXIT_STATUSES = """exit statuses:
   130  interrupted (Ctrl-C)"""
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ("run", "check", "catalog", "schema", "trace", "report", "validate", "calibrate")
+COMMANDS = ("run", "check", "catalog", "schema", "trace", "report", "validate", "calibrate",
+            "mechanisms")
 
 
 def _available_commands() -> list[ModuleType]:

@@ -317,6 +317,9 @@ class SimulationSettings:
             in the guest, taken out of the usable EPC.
         native_huge_pages: the native baseline maps its memory with 2 MiB pages (TLB reach
             x 512); enclave memory is always 4 KiB pages.
+        enclave_lock, tlb_shootdowns, va_pages: issue-14 mechanisms, off only to measure
+            their effect (``simulation.mechanisms``): no wait for the enclave lock; no
+            shootdown round per evicted page (the ETRACK IPI stays); VA pages take no EPC.
     """
 
     duration_s: float
@@ -332,6 +335,9 @@ class SimulationSettings:
     host: Literal["vm", "bare_metal"] = "vm"
     platform_enclave_pages: int = 0
     native_huge_pages: bool = False
+    enclave_lock: bool = True
+    tlb_shootdowns: bool = True
+    va_pages: bool = True
 
 
 @dataclass(frozen=True)

@@ -91,9 +91,12 @@ class EnclaveLocks:
 
     ``hold_s[e]`` is the total time enclave ``e``'s lock was held and ``wait_s[e]`` the total
     time holders waited for it (whole run; callers take differences for windows).
+    ``serialise=False`` (``simulation.mechanisms.enclave_lock: false``): holds are counted,
+    no holder ever waits.
     """
 
-    def __init__(self, n_enclaves: int) -> None:
+    def __init__(self, n_enclaves: int, serialise: bool = True) -> None:
+        self.serialise = serialise
         self.free_at = [0.0] * n_enclaves
         self.hold_s = [0.0] * n_enclaves
         self.wait_s = [0.0] * n_enclaves
@@ -108,6 +111,9 @@ class EnclaveLocks:
         operation reserved in one block are really one short hold each, and the mutex
         passes to ksgxd between two of them."""
         if hold_s <= 0.0:
+            return 0.0
+        if not self.serialise:
+            self.hold_s[enclave] += hold_s
             return 0.0
         free = self.free_at[enclave]
         start = free
@@ -139,7 +145,7 @@ class BatchCost:
 
 def reclaim_batch_cost(locks: EnclaveLocks, now: float, victims: Sequence[int],
                        running: Sequence[int], skip: Sequence[bool], pc: PagingCosts,
-                       driver: SgxDriver) -> BatchCost:
+                       driver: SgxDriver, shootdowns: bool = True) -> BatchCost:
     """Time one ksgxd batch that evicted ``victims[e]`` pages of each enclave ``e``.
 
     ``running[e]``: threads of enclave ``e`` running (in the enclave) now; ``skip[e]``: the
@@ -150,7 +156,8 @@ def reclaim_batch_cost(locks: EnclaveLocks, now: float, victims: Sequence[int],
     for all of it. ETRACK is charged once per enclave per batch under both drivers (isgx
     runs it unconditionally; upstream after the first EWB returns NOT_TRACKED, which in
     practice is once per enclave per batch). Each running thread is forced out once per
-    shootdown and once for the ETRACK IPI.
+    shootdown and once for the ETRACK IPI. ``shootdowns=False``
+    (``simulation.mechanisms.tlb_shootdowns: false``): no per-page rounds, only the ETRACK IPI.
     """
     t = now
     rounds = 0
@@ -167,7 +174,8 @@ def reclaim_batch_cost(locks: EnclaveLocks, now: float, victims: Sequence[int],
     for e in order:
         v = victims[e]
         r = running[e]
-        shoot = v if r else 0  # a flush reaches other CPUs only when threads run there
+        # a flush reaches other CPUs only when threads run there
+        shoot = v if r and shootdowns else 0
         unlocked = v * pc.evict_unlocked_s
         locked = v * pc.evict_lock_s + pc.etrack_s + (pc.ipi_round_s if r else 0.0)
         if driver == "isgx":

@@ -79,7 +79,7 @@ class _Model(Arrivals):
         self.replication = replication
         self.costs = costs = run_costs(config)
         self.pg = PagingCosts.from_costs(costs.raw, config.vm.clock_hz, config.settings.host)
-        self.locks = EnclaveLocks(len(config.enclaves))
+        self.locks = EnclaveLocks(len(config.enclaves), config.settings.enclave_lock)
         # The SGX1 MEE's bandwidth, shared by every thread of the VM (mee.py; 0 = no limit).
         self.mee = MeeBandwidth(0.0 if native or config.vm.sgx_generation != 1
                                 else costs.raw["mee_bandwidth_bytes_per_s"])
@@ -232,7 +232,8 @@ class _Model(Arrivals):
                         stuck = True
                         break
                     continue  # a scan that only gave young pages a second chance
-                bc = reclaim_batch_cost(locks, t, victims, running, eleos, pg, driver)
+                bc = reclaim_batch_cost(locks, t, victims, running, eleos, pg, driver,
+                                        self.settings.tlb_shootdowns)
                 cost = bc.duration_s
                 ctr.lock_hold_s += bc.lock_hold_s
                 ctr.lock_wait_s += bc.lock_wait_s

@@ -46,13 +46,15 @@ def va_pages(committed_pages: int) -> int:
 
 
 def usable_epc_pages(config: ModelConfig) -> int:
-    """EPC pages left for enclave pages after SECS, TCS, SSA, VA and platform-enclave pages."""
+    """EPC pages left for enclave pages after SECS, TCS, SSA, VA and platform-enclave pages
+    (VA pages not counted with ``settings.va_pages`` off)."""
     from epcsim.epc import usable_epc_pages as engine_usable
 
     left = int(engine_usable(
         config.vm.epc_pages * PAGE_BYTES, [(e.threads,) for e in config.enclaves],
         ssa_pages_per_thread=config.settings.ssa_pages_per_thread))
-    left -= sum(va_pages(e.committed_pages) for e in config.enclaves)
+    if config.settings.va_pages:
+        left -= sum(va_pages(e.committed_pages) for e in config.enclaves)
     left -= config.settings.platform_enclave_pages
     return max(0, left)
 

@@ -103,3 +103,13 @@ def text_table(table: Table) -> str:
 def markdown_cell(cell: Any) -> str:
     """A cell for a Markdown table: pipes escaped, line breaks flattened."""
     return str(cell).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(table: Table) -> str:
+    """The table as a GitHub Markdown table (numbers right-aligned), the notes below it."""
+    rule = ["---:" if a == "right" else "---" for a in table.align]
+    lines = ["| " + " | ".join(markdown_cell(c) for c in cells) + " |"
+             for cells in (table.header, rule, *table.rows)]
+    if table.notes:
+        lines += ["", *table.notes]
+    return "\n".join(lines)

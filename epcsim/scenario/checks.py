@@ -70,8 +70,8 @@ _COST_PARSERS = {
     "pages": lambda v: units.parse_pages(v),
     "count": lambda v: units.parse_count(v),
     "factor": lambda v: _parse_factor(v),
-    "x": lambda v: _parse_factor(v),
-    "entries": lambda v: units.parse_count(v),
+    "x": lambda v: _parse_factor(v),  # ssbd_slowdown
+    "entries": lambda v: units.parse_count(v),  # stlb_entries_sgx1|2
 }
 
 

@@ -23,6 +23,7 @@ from pydantic_core import PydanticUndefined
 from epcsim import units
 from epcsim.reference.cost_parameters import cost_parameters
 from epcsim.scenario import checks, spec
+from epcsim.scenario.mechanisms import Mechanisms
 from epcsim.scenario.yamlload import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES
 
 _KIND_TEXT = {
@@ -56,6 +57,7 @@ SECTIONS: list[tuple[str, type[BaseModel], str]] = [
     ("Pattern `kind: trace`", spec.TracePattern, ""),
     ("`workload.phases[]`", spec.Phase, "workload.phases[]"),
     ("`simulation`", spec.Simulation, "simulation"),
+    ("`simulation.mechanisms`", Mechanisms, "simulation.mechanisms"),
     ("`slo`", spec.Slo, "slo"),
 ]
 

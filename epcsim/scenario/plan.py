@@ -178,6 +178,9 @@ def _key_dump(scenario: Scenario) -> dict[str, Any]:
         "name": True, "description": True, "vm": True, "slo": True, "sweep": True,
         "uncertain": True, "uncertainty": True,
         "simulation": {"replications", "max_operations"}})
+    sim = dumped.get("simulation", {})
+    if all(sim.get("mechanisms", {}).values()):  # every mechanism on: keys as before them
+        sim.pop("mechanisms", None)
     for at, path in input_files(scenario).items():
         node: Any = dumped
         try:

@@ -17,11 +17,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from epcsim import units
-from epcsim.scenario.distributions import (
-    DistShape,
-    parse_time_quantity,
-    split_distribution,
-)
+from epcsim.scenario.distributions import DistShape, parse_time_quantity, split_distribution
 from epcsim.scenario.fields import (
     DEFAULT_MAX_OPERATIONS,
     MAX_CALLS_PER_OP,
@@ -61,6 +57,7 @@ from epcsim.scenario.patterns import (  # noqa: F401  (re-exported: the scenario
     _pattern_shorthand,
     _resolve_file,
 )
+from epcsim.scenario.mechanisms import Mechanisms
 from epcsim.units import UnitError
 
 MarshalBytes = Annotated[int, Quantity("bytes", ge=0, le=2**34, bare_ok=True)]
@@ -463,6 +460,10 @@ class Simulation(_Spec):
     native_huge_pages: bool = Field(
         False, description="The native baseline maps its memory with 2 MiB transparent huge "
                            "pages (TLB reach x 512); enclave memory is 4 KiB pages only.")
+    mechanisms: Mechanisms = Field(
+        default_factory=lambda: Mechanisms.model_validate({}),
+        description="Issue-14 mechanisms, each `true` (default) or `false` to measure its "
+                    "effect (`epcsim mechanisms`).")
 
 
 class Slo(_Spec):

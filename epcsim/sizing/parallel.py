@@ -13,11 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from epcsim.errors import EpcsimError
 from epcsim.scenario import Scenario
-from epcsim.sizing.evaluator import Outcome, Request
+from epcsim.sizing.evaluator import CachedEvaluator, Outcome, Request
 from epcsim.sizing.simulator import EvaluationPayload
 from epcsim.study.executor import Backend, LocalPoolBackend, make_backend
 from epcsim.study.task import RunTask
@@ -67,3 +68,43 @@ class BackendRunner:
             close = getattr(outcomes, "close", None)
             if close is not None:
                 close()
+
+
+#: Scenario parts that change prices, availability or the uncertainty draws, never an
+#: evaluation.
+MARKET_PARTS: dict[str, Any] = {"slo": {"as_of", "region", "pricing", "subscription"},
+                                "uncertain": True, "uncertainty": True}
+
+
+def simulator_cache(scenario: Scenario, slo: Any, *, measured_ops: int, workers: int | None,
+                    backend: Any, store_dir: Path | None, force: bool, progress: Any
+                    ) -> tuple[CachedEvaluator, Backend | None]:
+    """The evaluation cache over the simulator (:class:`~epcsim.sizing.simulator.
+    SimulatorEvaluator`) for ``scenario`` under ``slo``: in this process (``workers=1`` and
+    no ``backend``), else on a local pool or ``backend``. Returns the cache and the backend
+    the caller must close (None when there is none, or it is the caller's own)."""
+    from epcsim import __version__
+    from epcsim.sizing.simulator import SimulatorEvaluator, evaluator_settings
+
+    evaluator = SimulatorEvaluator(scenario, reference_load_ops_s=slo.target_load_ops_s,
+                                   latency_percentile=slo.latency_percentile,
+                                   measured_ops=measured_ops)
+    settings = evaluator_settings(evaluator)
+    # Everything an evaluation depends on besides (VM size, load, variant): the resolved
+    # scenario, the evaluator's run lengths and the epcsim version.
+    dumped = scenario.model_dump(mode="json", by_alias=True, exclude=MARKET_PARTS)
+    if all(dumped["simulation"].get("mechanisms", {}).values()):
+        dumped["simulation"].pop("mechanisms", None)  # all on: the namespace as before them
+    namespace = hashlib.sha256(json.dumps(
+        {"scenario": dumped, "settings": settings,
+         "epcsim": __version__}, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+    be = None
+    batch = None
+    if workers != 1 or backend is not None:
+        be = sizing_backend(backend, workers)
+        batch = BackendRunner(scenario, settings, be)
+        if isinstance(backend, Backend):
+            be = None  # the caller's: not ours to close
+    ev = CachedEvaluator(evaluator if batch is None else None, namespace=namespace,
+                         store=store_dir, batch=batch, force=force, progress=progress)
+    return ev, be

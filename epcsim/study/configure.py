@@ -36,6 +36,7 @@ from epcsim.model.servicetime import ServiceDist, normalised_samples
 from epcsim.reference.catalog import VmSize
 from epcsim.reference.cost_parameters import default_costs
 from epcsim.scenario import Scenario
+from epcsim.scenario.mechanisms import COST_EQUIVALENTS
 from epcsim.traces.io import read_arrival_times
 from epcsim.units import PAGE_BYTES
 
@@ -89,6 +90,7 @@ def _libos_region(runtime: str, costs: dict[str, float]) -> tuple[RegionConfig, 
 def model_config(scenario: Scenario, vm: VmSize) -> ModelConfig:
     """The timing model's input for ``scenario`` (sweep applied) on ``vm``."""
     sim = scenario.simulation
+    mech = sim.mechanisms
     clock = scenario.vm.clock or sim.clock
     vm_config = VmConfig.from_vm_size(vm, clock=clock)
     if sim.llc_bytes is not None:
@@ -167,9 +169,17 @@ def model_config(scenario: Scenario, vm: VmSize) -> ModelConfig:
         epc_policy=sim.epc_policy,
         sgx_driver=sim.sgx_driver,
         host=sim.host,
-        platform_enclave_pages=-(-int(sim.platform_enclaves_bytes) // PAGE_BYTES),
+        platform_enclave_pages=-(-int(sim.platform_enclaves_bytes) // PAGE_BYTES)
+        if mech.platform_enclaves else 0,
         native_huge_pages=sim.native_huge_pages,
+        enclave_lock=mech.enclave_lock,
+        tlb_shootdowns=mech.tlb_shootdowns,
+        va_pages=mech.va_pages,
     )
+    costs = dict(scenario.costs)
+    for name, neutral in COST_EQUIVALENTS.items():
+        if not getattr(mech, name):  # a mechanism off wins over the scenario's own value
+            costs.update(neutral)
     return ModelConfig(
         vm=vm_config,
         enclaves=enclaves,
@@ -177,7 +187,7 @@ def model_config(scenario: Scenario, vm: VmSize) -> ModelConfig:
         arrival=_arrival(scenario.workload.arrival, "workload.arrival.file"),
         settings=settings,
         phases=phases,
-        costs=dict(scenario.costs),
+        costs=costs,
     )
 
 

@@ -39,6 +39,7 @@ from epcsim.scenario.fields import (
     refuse_bare_number,
     units_required,
 )
+from epcsim.scenario.mechanisms import Mechanisms
 from epcsim.scenario.patterns import (  # noqa: F401  (re-exported: the scenario's types)
     PATTERN_FULL_FORMS,
     REPEATING_PATTERNS,
@@ -57,7 +58,6 @@ from epcsim.scenario.patterns import (  # noqa: F401  (re-exported: the scenario
     _pattern_shorthand,
     _resolve_file,
 )
-from epcsim.scenario.mechanisms import Mechanisms
 from epcsim.units import UnitError
 
 MarshalBytes = Annotated[int, Quantity("bytes", ge=0, le=2**34, bare_ok=True)]

@@ -280,3 +280,28 @@ def test_progress_on_a_non_terminal_is_a_line_every_few_seconds(
 def test_catalogue_has_the_sizes_these_tests_use() -> None:
     names = {vm.size for vm in load_catalog()}
     assert {"Standard_DC2s_v3", "Standard_DC2s_v2", "Standard_DC4s_v2"} <= names
+
+
+def test_a_size_with_the_same_hardware_as_another_reuses_its_evaluations() -> None:
+    # DC4s_v3 and DC4ds_v3 differ only in local disk and price: one evaluation answers both,
+    # and each size still gets its own capacity (the same one).
+    calls: list[str] = []
+    model = AnalyticEvaluator()
+
+    def counting(vm: Any, load: float, variant: dict[str, Any]) -> dict[str, float]:
+        calls.append(vm.size)
+        return model(vm, load, variant)
+
+    slo = Slo(target_load_ops_s=20_000.0, latency_bound_s=5e-3)
+    pair = [get_vm("DC4s_v3"), get_vm("DC4ds_v3")]
+    ev = CachedEvaluator(counting)
+    result = size_recommend(ev, pair, slo, as_of=AS_OF, sensitivity=False, what_ifs=(),
+                            knee=False)
+    a, b = result.capacities
+    assert a.capacity_ops_s == b.capacity_ops_s > 0
+    assert set(calls) == {calls[0]} and len(calls) == ev.calls == ev.computed
+    assert ev.twins == max(a.evaluations, b.evaluations)
+    alone = CachedEvaluator(model)
+    size_recommend(alone, pair[:1], slo, as_of=AS_OF, sensitivity=False, what_ifs=(),
+                   knee=False)
+    assert alone.computed == len(calls)

@@ -59,6 +59,27 @@ def evaluation_key(vm: VmSize, load_ops_s: float, variant: Mapping[str, Any],
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+#: VM size fields that name, price or describe a size without changing what it runs: two
+#: sizes equal in every other field (e.g. DC4s_v3 and DC4ds_v3: series name, local disk
+#: and price) give the same evaluation, so one answers for both (:func:`behaviour_key`).
+NON_BEHAVIOUR_FIELDS = frozenset({"size", "series", "linux_usd_per_hour", "price_as_of",
+                                  "retires_on", "sources", "confidence", "temp_storage_gib",
+                                  "max_data_disks"})
+
+
+def behaviour_key(vm: VmSize, load_ops_s: float, variant: Mapping[str, Any],
+                  namespace: str = "") -> str:
+    """Like :func:`evaluation_key` but over the VM size's fields that the simulation uses
+    only (not its name, price, disks or provenance)."""
+    hardware = {k: v for k, v in vm.to_dict().items() if k not in NON_BEHAVIOUR_FIELDS}
+    payload = json.dumps(
+        {"hardware": hardware, "load_ops_s": float(load_ops_s).hex(), "variant": variant,
+         "namespace": namespace},
+        sort_keys=True, default=str, separators=(",", ":"),
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
 @dataclass
 class Probe:
     """One evaluation as recorded by :class:`CachedEvaluator`."""
@@ -151,7 +172,9 @@ class CachedEvaluator:
 
     ``calls`` counts the distinct evaluations this evaluator needed (computed now or read from
     the store: the figure does not depend on what the store held); ``computed`` those it ran,
-    ``reused`` those it read from the store, ``hits`` repeated lookups answered from memory.
+    ``reused`` those it read from the store, ``hits`` repeated lookups answered from memory
+    (``twins`` of them by the evaluation of another size with the same hardware, see
+    :data:`NON_BEHAVIOUR_FIELDS`).
     ``probes`` lists every distinct evaluation in first-use order (the report plots latency
     against load from them).
     """
@@ -177,8 +200,12 @@ class CachedEvaluator:
         self.computed = 0
         self.reused = 0
         self.hits = 0
+        self.twins = 0
         self.probes: list[Probe] = []
         self._seen: set[str] = set()
+        # behaviour key -> metrics, to answer a size from its twin's evaluation (see
+        # NON_BEHAVIOUR_FIELDS); errors are not shared (their messages name the size).
+        self._by_behaviour: dict[str, dict[str, float]] = {}
 
     def expect(self, more: int) -> None:
         """Tell the progress callback that about ``more`` further evaluations are coming."""
@@ -209,12 +236,16 @@ class CachedEvaluator:
         share one evaluation), stored as they arrive, and recorded in request order."""
         reqs = [(vm, float(load), dict(variant)) for vm, load, variant in requests]
         keys = [evaluation_key(vm, load, variant, self.namespace) for vm, load, variant in reqs]
+        twins = [behaviour_key(vm, load, variant, self.namespace) for vm, load, variant in reqs]
         found: dict[str, Outcome] = {}
         todo: dict[str, int] = {}
         for i, key in enumerate(keys):
             if key in found or key in todo:
                 continue
             known = self._lookup(key)
+            if known is None and twins[i] in self._by_behaviour:
+                known = self._keep(key, self._by_behaviour[twins[i]])
+                self.twins += 1
             if known is not None:
                 self.hits += 1
                 found[key] = known
@@ -225,10 +256,21 @@ class CachedEvaluator:
                                            or not _missing(stored)):
                     self.reused += 1
                     self.calls += 1
-                    found[key] = self._keep(key, stored)
+                    found[key] = self._keep(key, stored, twins[i])
                     self._report()
                     continue
             todo[key] = i
+        # A size whose twin (same hardware) asks for the same point in this batch waits for
+        # the twin's answer instead of running it again.
+        first: dict[str, str] = {}
+        copies: dict[str, str] = {}
+        for key, i in todo.items():
+            if twins[i] in first:
+                copies[key] = first[twins[i]]
+            else:
+                first[twins[i]] = key
+        for key in copies:
+            del todo[key]
         if todo:
             order = list(todo)
             batch = [reqs[todo[k]] for k in order]
@@ -245,21 +287,31 @@ class CachedEvaluator:
                     self.store.put(key, outcome, _describe(batch[j]))
                 self.calls += 1
                 self.computed += 1
-                found[key] = self._keep(key, outcome)
+                found[key] = self._keep(key, outcome, twins[todo[key]])
                 self._report()
             lost = [k for k in order if k not in found]
             if lost:
                 raise RuntimeError(f"the batch runner returned no outcome for {len(lost)} "
                                    "evaluation(s)")
+        for key, source in copies.items():
+            outcome = found[source]
+            if isinstance(outcome, EpcsimError):  # errors are not shared: run its own
+                found[key] = self.evaluate_many([reqs[keys.index(key)]])[0]
+            else:
+                found[key] = self._keep(key, outcome)
+                self.twins += 1
+                self.hits += 1
         for key, request in zip(keys, reqs, strict=True):
             self._record(key, request, found[key])
         return [found[k] for k in keys]
 
-    def _keep(self, key: str, outcome: Outcome) -> Outcome:
+    def _keep(self, key: str, outcome: Outcome, twin: str | None = None) -> Outcome:
         if isinstance(outcome, EpcsimError):
             self.errors[key] = outcome
         else:
             self.cache[key] = outcome
+            if twin is not None:
+                self._by_behaviour.setdefault(twin, outcome)
         return outcome
 
     def __call__(self, vm: VmSize, load_ops_s: float, variant: Mapping[str, Any]) -> dict[

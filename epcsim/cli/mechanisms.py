@@ -25,7 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "mechanisms", help="capacity per VM size with each paging mechanism off in turn",
         description="Measure the effect of each issue-14 mechanism (enclave lock, TLB "
                     "shootdowns, VM IPI surcharge, page walks, TME-MK penalty, SSBD, build "
-                    "costs, VA pages, platform enclaves; and the SGX driver) on the capacity "
+                    "costs, VA pages, platform enclaves, SGX1 MEE writes and bandwidth, EDMM "
+                    "EACCEPT; and the SGX driver) on the capacity "
                     "of each VM size under the scenario's slo.",
         epilog="exit status: 0 done; 2 bad input (scenario, options, no slo).")
     p.add_argument("scenario", help="scenario YAML file (needs an slo section)")

@@ -22,6 +22,8 @@ COST_EQUIVALENTS: dict[str, dict[str, float]] = {
     "tme_dependent_penalty": {"tme_dependent_miss_penalty_ns": 0.0},
     "ssbd": {"ssbd_slowdown": 1.0},
     "enclave_build": {"ecreate_einit_cycles": 0.0, "eremove_cycles": 0.0},
+    "mee_writes_and_bandwidth": {"mee_write_penalty_ns": 0.0, "mee_bandwidth_bytes_per_s": 0.0},
+    "edmm_accept": {"eaccept_cycles": 0.0, "edmm_exception_cycles": 0.0},
 }
 
 
@@ -60,6 +62,15 @@ class Mechanisms(_Spec):
     platform_enclaves: bool = Field(
         True, description="`simulation.platform_enclaves` taken out of the usable EPC. Off: "
                           "as if it were 0.")
+    mee_writes_and_bandwidth: bool = Field(
+        True, description="SGX1 MEE: the extra penalty of a write miss and the MEE's "
+                          "bandwidth cap (`epcsim/model/mee.py`). Off: exactly `costs: "
+                          "{mee_write_penalty_ns: 0, mee_bandwidth_bytes_per_s: 0}` (0 = no "
+                          "cap; the read penalty stays).")
+    edmm_accept: bool = Field(
+        True, description="SGX2 EDMM first touch: EACCEPT and the runtime's exception round "
+                          "trip on the pending page. Off: exactly `costs: {eaccept_cycles: 0, "
+                          "edmm_exception_cycles: 0}` (the kernel's EAUG path stays).")
 
 
 #: Mechanism names, in the order the scenario reference and `epcsim mechanisms` list them.

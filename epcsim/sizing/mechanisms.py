@@ -121,8 +121,10 @@ class MechanismEffects:
 #: Cost parameters the model never reads on a VM of this SGX generation
 #: (:mod:`epcsim.model.run_costs`, :mod:`epcsim.model.tlb`).
 OTHER_GENERATION_COSTS: dict[int, tuple[str, ...]] = {
-    1: ("tme_dependent_miss_penalty_ns", "stlb_entries_sgx2", "enclave_build_s_per_page_sgx2"),
-    2: ("mee_miss_penalty_ns", "stlb_entries_sgx1", "enclave_build_s_per_page_sgx1"),
+    1: ("tme_dependent_miss_penalty_ns", "stlb_entries_sgx2", "enclave_build_s_per_page_sgx2",
+        "eaccept_cycles", "edmm_exception_cycles"),
+    2: ("mee_miss_penalty_ns", "stlb_entries_sgx1", "enclave_build_s_per_page_sgx1",
+        "mee_write_penalty_ns", "mee_bandwidth_bytes_per_s"),
 }
 
 #: Cost parameters of the enclave start-up and teardown only, which are reported but not

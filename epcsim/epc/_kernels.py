@@ -293,14 +293,8 @@ def _reclaim(policy, n_pages, status, owner, prev, nxt, ref, frame_of, frame_gid
     elif policy == LINUX:
         scan = min(n_pages, sc[NRES])
         for _ in range(scan):
-            g = sc[HEAD]
-            _unlink(g, prev, nxt, sc)
-            if ref[g] != 0:
-                ref[g] = 0
-                _append(g, prev, nxt, sc)
-            else:
-                _evict(g, owner, status, cnt, victims, sc)
-                evicted += 1
+            evicted += _second_chance(sc[HEAD], owner, status, prev, nxt, ref, sc, cnt,
+                                      victims)
     elif policy == CLOCK:
         while evicted < n_pages and sc[NRES] > 0:
             f = sc[HAND]
@@ -333,6 +327,19 @@ def _reclaim(policy, n_pages, status, owner, prev, nxt, ref, frame_of, frame_gid
 
 
 @njit(cache=True, inline="always")
+def _second_chance(g, owner, status, prev, nxt, ref, sc, cnt, victims):  # pragma: no cover
+    """The linux policy's look at one scanned frame ``g``: a young frame loses its young bit
+    and goes to the tail; an old one is evicted. Returns 1 if it was evicted."""
+    _unlink(g, prev, nxt, sc)
+    if ref[g] != 0:
+        ref[g] = 0
+        _append(g, prev, nxt, sc)
+        return 0
+    _evict(g, owner, status, cnt, victims, sc)
+    return 1
+
+
+@njit(cache=True, inline="always")
 def _reclaim_one_enclave(n_pages, status, owner, prev, nxt, ref, sc, cnt,
                          victims):  # pragma: no cover - compiled
     """``linux`` as the out-of-tree isgx driver does it: the batch comes from one enclave,
@@ -360,13 +367,7 @@ def _reclaim_one_enclave(n_pages, status, owner, prev, nxt, ref, sc, cnt,
         nx = nxt[g]
         if owner[g] == e:
             seen += 1
-            _unlink(g, prev, nxt, sc)
-            if ref[g] != 0:
-                ref[g] = 0
-                _append(g, prev, nxt, sc)
-            else:
-                _evict(g, owner, status, cnt, victims, sc)
-                evicted += 1
+            evicted += _second_chance(g, owner, status, prev, nxt, ref, sc, cnt, victims)
         g = nx
     return evicted
 

@@ -213,3 +213,44 @@ def test_sdk_before_2_8_wakes_a_sleeping_worker_with_an_ordinary_ocall() -> None
                                    {"futex_wake_latency_s": 1e-6}))
     extra = lat[1] - (t_post + SL_S + host)
     assert 1e-6 <= extra <= 1e-6 + C["sdk_sl_waker_period_s"]
+
+
+# -- the ordinary calls the pools make cost what the enclave's other ordinary calls cost -----
+def _wake_cfg(runtime: str, side: str, costs: dict, lvi: str = "none",
+              generation: int = 1) -> ModelConfig:
+    """Two operations 0.1 s apart: the second finds the pool's only worker asleep."""
+    if side == "ocall":
+        cfg = _ocall_cfg((0.0, 0.1), runtime, 1e-6, 0.3, costs)
+    else:
+        cfg = ModelConfig(**{**_cfg((0.0, 0.1), runtime=runtime).__dict__, "costs": costs})
+    enc = cfg.enclaves[0]
+    vm = cfg.vm
+    return ModelConfig(**{**cfg.__dict__,
+                          "vm": VmConfig(name=vm.name, vcpus=vm.vcpus, clock_hz=vm.clock_hz,
+                                         sgx_generation=generation, epc_pages=vm.epc_pages),
+                          "enclaves": (EnclaveConfig(**{**enc.__dict__,
+                                                        "lvi_hardening": lvi}),)})
+
+
+@pytest.mark.parametrize("runtime, side, costs, lvi, generation, call_cycles", [
+    # Open Enclave wakes a sleeping host worker with an ordinary OCALL through its own layer
+    ("open-enclave", "ocall", {}, "none", 1, C["ocall_cycles"] + C["oe_extra_call_cycles"]),
+    # SDK < 2.8: the waking OCALL of an LVI-hardened enclave is hardened too
+    ("intel-sdk", "ocall", {"sdk_sl_wake_by_ocall": 1}, "full", 1,
+     C["ocall_cycles"] * C["lvi_transition_factor_full"]),
+    # on SGX2 the waking OCALL scales with sgx2_transition_factor like every other call
+    ("intel-sdk", "ocall", {"sdk_sl_wake_by_ocall": 1, "sgx2_transition_factor": 0.5}, "none", 2,
+     0.5 * C["ocall_cycles"]),
+    # a woken trusted worker re-enters the enclave through Open Enclave's layer
+    ("open-enclave", "ecall", {}, "none", 1, C["ecall_cycles"] + C["oe_extra_call_cycles"]),
+])
+def test_waking_a_worker_costs_the_enclaves_own_ordinary_call(
+        runtime: str, side: str, costs: dict, lvi: str, generation: int,
+        call_cycles: float) -> None:
+    futex_s = 1e-6  # shorter than any call: the call sets the wake-up delay
+    lat, m = _latencies(_wake_cfg(runtime, side, {**costs, "futex_wake_latency_s": futex_s},
+                                  lvi, generation))
+    assert m["switchless_fallbacks_per_s"] == 0
+    # op 1 found a polling worker; op 2 pays for waking it on top of the same work
+    wake_s = call_cycles / HZ + (futex_s if side == "ecall" else 0.0)
+    assert lat[1] - lat[0] == pytest.approx(wake_s, rel=1e-9)

@@ -35,7 +35,7 @@ hotcall (any)     10 x 3 PAUSEs, then ordinary call      never (polls forever)  
   *and* the host work. A call not done by then makes it wait on a futex through an ordinary
   OCALL (``OCALL_FUTEX``, FUTEX_WAIT): it gives up its vCPU until the RPC thread finishes and
   wakes it (``host_ocalls.c:rpc_thread_loop``: FUTEX_WAKE when the lock had waiters), then
-  needs a vCPU again; the futex OCALL's exit and re-entry cost ``ocall_cycles``
+  needs a vCPU again; the futex OCALL's exit and re-entry cost the enclave's ordinary OCALL
   (``block_after_s`` below).
 - **Intel SDK before 2.8** (``sdk_sl_wake_by_ocall`` = 1; SDK 2.5
   ``sgx_ocall_switchless.c:sgx_ocall_switchless``): while any untrusted worker sleeps, *every*
@@ -45,7 +45,11 @@ hotcall (any)     10 x 3 PAUSEs, then ordinary call      never (polls forever)  
 
 Assumptions: a worker serves one call (or one operation's batch of consecutive OCALLs) at a
 time; an SDK trusted worker's EENTER on waking is part of ``wake_s``; what waking costs the
-caller (an ordinary OCALL) delays it as well as counting as transitions.
+caller (an ordinary OCALL) delays it as well as counting as transitions. Every ordinary call
+the pools make (the waking OCALL, a trusted worker's re-entry, Gramine's futex OCALL) costs
+what the enclave's other ordinary calls cost (:func:`epcsim.model.runtimes.enclave_profile`:
+Open Enclave's ``oe_extra_call_cycles``, the LVI transition factor, ``sgx2_transition_factor``),
+not the bare ``ocall_cycles``/``ecall_cycles``.
 """
 from __future__ import annotations
 
@@ -257,17 +261,25 @@ def _remaining_sleep(idle_s: float, step_s: float, max_s: float) -> float:
 
 
 def pool_rules(runtime: str, side: str, hotcall: bool, c: dict[str, float],
-               clock_hz: float) -> PoolRules | None:
+               clock_hz: float, ecall_cycles: float | None = None,
+               ocall_cycles: float | None = None) -> PoolRules | None:
     """The rules of ``runtime``'s ``side`` ("ocall" or "ecall") pool; ``None`` = the runtime
-    has no switchless calls on that side (calls take the ordinary path)."""
+    has no switchless calls on that side (calls take the ordinary path).
+
+    ``ecall_cycles``/``ocall_cycles`` are the enclave's own ordinary ECALL/OCALL round trips
+    (:func:`epcsim.model.runtimes.enclave_profile`: Open Enclave's extra layer, LVI hardening,
+    the SGX2 factor); the OCALL that wakes a sleeping worker and a trusted worker's re-entry
+    cost that much. ``None`` takes the plain ``ecall_cycles``/``ocall_cycles`` parameters."""
     pause = c["pause_cycles"] / clock_hz
     poll = c["switchless_poll_cycles"] / clock_hz
     futex = c["futex_wake_latency_s"]
+    ecall_s = (c["ecall_cycles"] if ecall_cycles is None else ecall_cycles) / clock_hz
+    ocall_s = (c["ocall_cycles"] if ocall_cycles is None else ocall_cycles) / clock_hz
     if hotcall:
         return PoolRules(fallback_after_s=c["hotcall_requester_pauses"] * pause,
                          sleep_after_s=INF, wake_s=0.0, queue_limit=1)
     if runtime == "intel-sdk":
-        wake = futex + (c["ecall_cycles"] / clock_hz if side == "ecall" else 0.0)
+        wake = futex + (ecall_s if side == "ecall" else 0.0)
         by_ocall = side == "ocall" and c["sdk_sl_wake_by_ocall"] > 0  # SDK < 2.8
         return PoolRules(
             fallback_after_s=c["sdk_sl_retries_before_fallback"] * pause,
@@ -275,15 +287,15 @@ def pool_rules(runtime: str, side: str, hotcall: bool, c: dict[str, float],
             wake_s=wake,
             wake_uniform_s=(c["sdk_sl_waker_period_s"] if side == "ocall" and not by_ocall
                             else 0.0),
-            caller_wake_cost_s=c["ocall_cycles"] / clock_hz if by_ocall else 0.0,
+            caller_wake_cost_s=ocall_s if by_ocall else 0.0,
             wake_all_by_ocall=by_ocall,
             queue_limit=int(c["sdk_sl_max_outstanding"]))
     if runtime == "open-enclave":
         return PoolRules(
             fallback_after_s=0.0,
             sleep_after_s=c["oe_worker_spin_before_sleep"] * (pause + poll),
-            wake_s=futex + (c["ecall_cycles"] / clock_hz if side == "ecall" else 0.0),
-            caller_wake_cost_s=c["ocall_cycles"] / clock_hz if side == "ocall" else 0.0,
+            wake_s=futex + (ecall_s if side == "ecall" else 0.0),
+            caller_wake_cost_s=ocall_s if side == "ocall" else 0.0,
             queue_limit=1_000_000)
     if runtime == "gramine" and side == "ocall":
         return PoolRules(
@@ -301,6 +313,7 @@ def build_pools(model: Any) -> tuple[list[WorkerPool | None], list[WorkerPool | 
     """(OCALL pools, ECALL pools) per enclave of ``model`` (``None``: no pool; calls take the
     ordinary path). Native runs have none."""
     from epcsim.model import streams
+    from epcsim.model.runtimes import enclave_profile
     from epcsim.model.servicetime import MultiplierFeed, ServiceDist
 
     cfg = model.cfg
@@ -320,12 +333,14 @@ def build_pools(model: Any) -> tuple[list[WorkerPool | None], list[WorkerPool | 
 
     for e, enc in enumerate(cfg.enclaves):
         ops = [op for op in cfg.operations if cfg.enclave_index(op) == e]
+        prof = enclave_profile(enc.runtime, enc.lvi_hardening, c, cfg.vm.sgx_generation)
         for side, n, out in (("ocall", enc.switchless_workers, opools),
                              ("ecall", enc.trusted_workers, tpools)):
             mode_of = (lambda op: op.call_mode) if side == "ocall" else (
                 lambda op: op.ecall_mode)
             hot = any(mode_of(op) == "hotcall" for op in ops)
-            rules = pool_rules(enc.runtime, side, hot, c, cfg.vm.clock_hz)
+            rules = pool_rules(enc.runtime, side, hot, c, cfg.vm.clock_hz,
+                               prof.ecall_cycles, prof.ocall_cycles)
             if model.native or n == 0 or rules is None:
                 out.append(None)
                 continue

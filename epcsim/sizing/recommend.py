@@ -15,6 +15,7 @@ from epcsim.reference.cost_parameters import cost_parameters
 from epcsim.reference.market import availability, retires_on
 from epcsim.sizing.advice import what_would_fit
 from epcsim.sizing.capacity import SizeCapacity, _meets, capacity_steps
+from epcsim.sizing.decision import decision_steps
 from epcsim.sizing.evaluator import CachedEvaluator
 from epcsim.sizing.knee import KNEE_EPC_MULTIPLES, Knee, knee_steps
 from epcsim.sizing.options import SizingOption, _cheapest, offer_for, size_option
@@ -197,6 +198,7 @@ def recommend(
     as_of: _dt.date | None = None,
     estimates: Mapping[str, tuple[Mapping[str, float], float]] | None = None,
     analytic: bool = True,
+    decisions: bool = True,
 ) -> SizingResult:
     """Size every VM in ``vms`` under ``slo`` and recommend the cheapest option that meets it.
 
@@ -205,7 +207,9 @@ def recommend(
     ``what_ifs`` are evaluated at the recommended size and re-decided. ``as_of`` (default
     today) decides whether a size is retired. ``estimates``: VM size -> (metrics, load) of a
     run of that size (e.g. the study's own), for the analytic first guess of its capacity;
-    ``analytic=False`` searches as before the analytic bracket (to measure the difference).
+    ``analytic=False`` searches as before the analytic bracket (to measure the difference);
+    ``decisions=False`` re-decides the sensitivity cases and what-ifs by capacity searches of
+    every size, as before the decision searches of :mod:`epcsim.sizing.decision`.
     Raises :class:`EpcsimError` for an empty ``vms``.
 
     Two phases, each one lockstep search (:func:`epcsim.sizing.steps.gather`): the capacity of
@@ -312,7 +316,26 @@ def recommend(
                     f"(+${opt.usd_per_month - chosen.usd_per_month:,.0f}); it is limited by "
                     f"{other.binding_resource}: {other.binding_reason}.")
 
-        # Phase 2: everything that depends on the choice, searched together.
+        # Phase 2: everything that depends on the choice, searched together. A sensitivity
+        # case or a what-if needs only the cheapest option, not capacities: a decision search
+        # (epcsim.sizing.decision) unless decisions=False.
+        def redecide(merged: Mapping[str, Any]) -> Steps[Any]:
+            if decisions:
+                return decision_steps(vms, slo, merged, max_vms, hints=hints, day=day,
+                                      rel_tol=rel_tol, analytic=analytic)
+            return _decide(vms, slo, merged, rel_tol, max_vms, prune=True, hints=hints,
+                           analytic=analytic, day=day)
+
+        def what_if(merged: Mapping[str, Any]) -> Steps[Any]:
+            # The capacity at the chosen size (shown), then the decision, which reads the
+            # loads that capacity already decides instead of evaluating them again.
+            wcap = yield from capacity_steps(vm, slo, merged, rel_tol=rel_tol,
+                                             start_ops_s=hints.get(vm.size), analytic=analytic)
+            alt = yield from decision_steps(vms, slo, merged, max_vms, hints=hints, day=day,
+                                            rel_tol=rel_tol, analytic=analytic,
+                                            known={vm.size: wcap})
+            return wcap, alt
+
         searches: list[Steps[Any]] = []
         searches.append(knee_steps(vm, max(cap.capacity_ops_s, slo.target_load_ops_s), base)
                         if knee else done(None))
@@ -324,16 +347,19 @@ def recommend(
                     costs = {n: float(getattr(params[n], end)) for n in names if n in params}
                     merged = {**base, "costs": {**base.get("costs", {}), **costs}}
                     case_keys.append((group, end, costs))
-                    searches.append(_decide(vms, slo, merged, rel_tol, max_vms, prune=True,
-                                            hints=hints, analytic=analytic, day=day))
+                    searches.append(redecide(merged))
         for w in what_ifs or ():
             merged = {**base, **w.variant}
+            if decisions:
+                searches.append(what_if(merged))
+                continue
             searches.append(gather([
                 capacity_steps(vm, slo, merged, rel_tol=rel_tol,
                                start_ops_s=hints.get(vm.size), analytic=analytic),
-                _decide(vms, slo, merged, rel_tol, max_vms, prune=True, hints=hints,
-                        analytic=analytic, day=day)]))
-        ev.expect(per_search * (1 + len(case_keys) * 2 + len(what_ifs or ()) * 3)
+                redecide(merged)]))
+        per_decision = len(vms) + 1 if decisions else 2 * per_search
+        ev.expect(per_search * (1 + len(what_ifs or ()))
+                  + per_decision * (len(case_keys) + len(what_ifs or ()))
                   + (len(KNEE_EPC_MULTIPLES) + 3 if knee else 0))
         answers = drive(gather(searches), ev)
         result_knee = answers[0]

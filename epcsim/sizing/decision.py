@@ -17,8 +17,8 @@ suffice, so the decision is found from evaluations at such loads:
   (pruned after one evaluation); if it meets, the fewest VMs that meet is found by an
   integer search from the hint;
 - with no best yet, the search starts from the hint's count ``ceil(vm_load(1) / hint)``
-  (``hint``: the size's capacity before the change, e.g. phase 1's), or from the VM cap
-  without a hint;
+  (``hint``: the size's capacity before the change, e.g. phase 1's), from the VM cap when
+  the hint is 0 (the size could not meet before the change) and from one VM without one;
 - the integer search gallops away from its start (1, 2, 4, ... VMs, towards fewer VMs after
   a load that meets, towards more after one that fails) until the answer is bracketed, then
   bisects; one evaluation per step (the steps of many decisions share batches in
@@ -237,7 +237,8 @@ def decision_steps(vms: Sequence[VmSize], slo: Slo, variant: Mapping[str, Any],
                                     list[SizingOption]]]:
     """The cheapest recommendable option over ``vms`` by decision searches (module doc):
     (best, one record per size searched, their options), as ``_decide(prune=True)`` returns.
-    ``hints``: VM size -> a capacity (before the change) to start each search from;
+    ``hints``: VM size -> a capacity (before the change, 0: could not meet) to start each
+    search from;
     ``rel_tol``/``analytic``: for the capacity searches of a tie-break; ``known``: VM size
     -> its capacity under ``variant`` from a full search (e.g. a what-if's at the chosen
     size): loads at or below its bracket's low end meet, at or above its high end fail,
@@ -273,8 +274,10 @@ def decision_steps(vms: Sequence[VmSize], slo: Slo, variant: Mapping[str, Any],
         if limit < 1:
             continue
         hint = (hints or {}).get(vm.size)
-        start = (max(1, math.ceil(vm_load(slo, 1) / hint * (1 - 1e-12)))
-                 if hint and hint > 0 else limit)
+        if hint is not None and hint > 0:
+            start = max(1, math.ceil(vm_load(slo, 1) / hint * (1 - 1e-12)))
+        else:  # could not meet before the change: the most VMs first; never searched: one
+            start = limit if hint is not None else 1
         search = _Search(vm, slo, base, (known or {}).get(vm.size))
         n = yield from search.fewest(start, limit, check_limit=best is not None)
         record = search.record(n, limit)

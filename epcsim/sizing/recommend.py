@@ -232,7 +232,7 @@ def recommend(
                                         estimates=estimates if not base else None,
                                         analytic=analytic, day=day), ev)
     order = {vm.size: i for i, vm in enumerate(vms)}
-    hints = {c.vm_size: c.capacity_ops_s for c in caps if c.capacity_ops_s > 0}
+    hints = {c.vm_size: c.capacity_ops_s for c in caps}  # 0: cannot meet as written
     caps.sort(key=lambda c: order[c.vm_size])
     options.sort(key=lambda o: order[o.vm_size])
 
@@ -274,7 +274,8 @@ def recommend(
                        f"{slo.describe()} with at most {max_vms} VMs.")
     if chosen is None:
         advice = drive(what_would_fit(options, caps, vms, slo, base, max_vms, day,
-                                      what_ifs or (), _decide, rel_tol, analytic), ev)
+                                      what_ifs or (), _decide, rel_tol, analytic,
+                                      decisions), ev)
         reasons.extend(f"What would fit: {a}" for a in advice)
     if succ is not None and chosen is not None and succ.to_size == chosen.vm_size:
         reasons.append(succ.note + ".")

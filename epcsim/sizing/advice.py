@@ -3,11 +3,12 @@ meets the objectives (latency, load within the VM cap, budget).
 
 Three kinds of change, each found by deciding again (a decision search,
 :mod:`epcsim.sizing.decision`: the cheapest option without capacities, so a sentence gives
-the per-VM load one VM was shown to meet, not a capacity): more VMs of a size behind a load balancer than the cap allows (from the options already
-searched, no new evaluation), a larger size of a series that can still be bought (the
-catalogue's sizes with more vCPUs or more EPC than any the study asked for), and each
-what-if (switchless OCALLs, batching, ...) on the study's sizes. ``epcsim run`` exits with
-status 3 when the recommendation is empty and prints these sentences.
+the per-VM load one VM was shown to meet, not a capacity): more VMs of a size behind a load
+balancer than the cap allows (from the options already searched, no new evaluation), a
+larger size of a series that can still be bought (the catalogue's sizes with more vCPUs or
+more EPC than any the study asked for), and each what-if (switchless OCALLs, batching, ...)
+on the study's sizes. ``epcsim run`` exits with status 3 when the recommendation is empty
+and prints these sentences.
 """
 from __future__ import annotations
 

@@ -1,5 +1,9 @@
 """The recommendation: the cheapest option that meets the SLO, its reasons, the knee, the
 successor of a retired size, the cost-parameter sensitivity and the what-ifs.
+
+The recommendation itself and the successor decide from capacities (searched to ``rel_tol``,
+shown in the report); the sensitivity cases, the what-ifs' re-decisions and "what would fit"
+need only the cheapest option and decide by decision searches (:mod:`epcsim.sizing.decision`).
 """
 from __future__ import annotations
 
@@ -37,6 +41,7 @@ def _decide(vms: Sequence[VmSize], slo: Slo, variant: Mapping[str, Any], rel_tol
             max_vms: int, prune: bool, hints: Mapping[str, float] | None = None,
             estimates: Mapping[str, tuple[Mapping[str, float], float]] | None = None,
             analytic: bool = True, day: _dt.date | None = None,
+            known: Mapping[str, SizeCapacity] | None = None,
             ) -> Steps[tuple[SizingOption | None, list[SizeCapacity], list[SizingOption]]]:
     """Cheapest recommendable option over ``vms`` (meets the SLO, can be bought on ``day``,
     has a price under the SLO's pricing). Without ``prune`` every size is searched, all at
@@ -44,7 +49,8 @@ def _decide(vms: Sequence[VmSize], slo: Slo, variant: Mapping[str, Any], rel_tol
     ``prune`` only recommendable sizes are searched, one after another by price, and a size
     whose single-VM price is already above the best option found is not searched (it cannot
     be cheaper). ``hints``: VM size -> a capacity to start each search from (warm start);
-    ``estimates``: VM size -> (metrics, load) for the analytic guess."""
+    ``estimates``: VM size -> (metrics, load) for the analytic guess; ``known``: VM size ->
+    its capacity under ``variant`` already searched (used instead of searching again)."""
     when = day or slo.decision_date()
     offers = {vm.size: offer_for(vm, slo, when) for vm in vms}
 
@@ -55,6 +61,8 @@ def _decide(vms: Sequence[VmSize], slo: Slo, variant: Mapping[str, Any], rel_tol
     ordered = sorted(vms, key=lambda v: (price(v), v.size))
 
     def search(vm: VmSize) -> Steps[SizeCapacity]:
+        if known and vm.size in known:
+            return done(known[vm.size])
         hint = (hints or {}).get(vm.size)
         return capacity_steps(vm, slo, variant, rel_tol=rel_tol,
                               start_ops_s=hint if hint and hint > 0 else None,
@@ -102,10 +110,12 @@ def _at_target(options: Sequence[SizingOption], by_name: Mapping[str, VmSize],
 def _successor(source: SizingOption, source_cap: SizeCapacity, vm: VmSize,
                vms: Sequence[VmSize], slo: Slo, variant: Mapping[str, Any], rel_tol: float,
                max_vms: int, as_of: _dt.date, analytic: bool,
+               known: Mapping[str, SizeCapacity] | None = None,
                ) -> Steps[tuple[Successor, SizingOption | None, SizeCapacity | None] | None]:
     """Where a team on ``vm`` (retired, or closing, on ``as_of``) should go: the cheapest
     recommendable option of its successor series, among the scenario's sizes and the
-    catalogue's; with ``source`` (the team's option on ``vm``) beside it."""
+    catalogue's; with ``source`` (the team's option on ``vm``) beside it. ``known``: the
+    capacities already searched (phase 1's, same variant), reused for the sizes they cover."""
     series = successor_series(vm)
     retire = retires_on(vm)
     if not series or not retire:
@@ -116,7 +126,7 @@ def _successor(source: SizingOption, source_cap: SizeCapacity, vm: VmSize,
     names = {v.size for v in given}
     pool = given + [v for v in load_catalog() if v.series in series and v.size not in names]
     best, caps, _ = yield from _decide(pool, slo, variant, rel_tol, max_vms, prune=True,
-                                       analytic=analytic, day=as_of)
+                                       analytic=analytic, day=as_of, known=known)
     retired = as_of >= _dt.date.fromisoformat(retire)
     verb = "retired" if retired else "retires"
     here = (dict(from_capacity_ops_s=source_cap.capacity_ops_s,
@@ -215,6 +225,10 @@ def recommend(
     Two phases, each one lockstep search (:func:`epcsim.sizing.steps.gather`): the capacity of
     every size, then everything that depends on the choice (knee, successor, sensitivity
     cases, what-ifs) together. The result does not depend on how the evaluator runs a batch.
+    Phase 2 searches capacities only where one is shown (the what-if's at the chosen size,
+    the successor's); a sensitivity case or a what-if's re-decision is a decision search
+    (:mod:`epcsim.sizing.decision`): each size evaluated only at the per-VM loads of the VM
+    counts that could still win.
     """
     if not vms:
         raise EpcsimError("sizing: no VM sizes to evaluate")
@@ -246,7 +260,7 @@ def recommend(
                                           -o.capacity_ops_s, o.vm_size))
         found = drive(_successor(source, next(c for c in caps if c.vm_size == source.vm_size),
                                  by_name[source.vm_size], vms, slo, base, rel_tol, max_vms,
-                                 day, analytic), ev)
+                                 day, analytic, {c.vm_size: c for c in caps}), ev)
         if found is not None:
             succ, succ_opt, succ_cap = found
             if succ_opt is not None and succ_cap is not None and best is None:

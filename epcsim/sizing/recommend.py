@@ -208,7 +208,7 @@ def recommend(
     as_of: _dt.date | None = None,
     estimates: Mapping[str, tuple[Mapping[str, float], float]] | None = None,
     analytic: bool = True,
-    decisions: bool = True,
+    decisions: bool | None = None,
 ) -> SizingResult:
     """Size every VM in ``vms`` under ``slo`` and recommend the cheapest option that meets it.
 
@@ -219,7 +219,8 @@ def recommend(
     run of that size (e.g. the study's own), for the analytic first guess of its capacity;
     ``analytic=False`` searches as before the analytic bracket (to measure the difference);
     ``decisions=False`` re-decides the sensitivity cases and what-ifs by capacity searches of
-    every size, as before the decision searches of :mod:`epcsim.sizing.decision`.
+    every size, as before the decision searches of :mod:`epcsim.sizing.decision` (default:
+    as ``analytic``, so ``analytic=False`` is the earlier search throughout).
     Raises :class:`EpcsimError` for an empty ``vms``.
 
     Two phases, each one lockstep search (:func:`epcsim.sizing.steps.gather`): the capacity of
@@ -236,6 +237,7 @@ def recommend(
     for vm_size in vms:
         unique.setdefault(vm_size.size, vm_size)  # the first entry of each name wins
     vms = list(unique.values())
+    decisions = analytic if decisions is None else decisions
     ev = evaluate if isinstance(evaluate, CachedEvaluator) else CachedEvaluator(evaluate)
     base = dict(variant or {})
     day = as_of or slo.decision_date()

@@ -236,3 +236,25 @@ def test_sensitivity_needs_under_half_the_evaluations_and_what_ifs_no_more() -> 
     what_old = evaluations(sensitivity=False, decisions=False) - phase1
     what_new = evaluations(sensitivity=False) - phase1
     assert what_new <= what_old, (what_new, what_old)  # measured: 26 against 44
+
+
+def test_a_known_capacity_decides_the_loads_outside_its_bracket_without_evaluating() -> None:
+    slo = Slo(target_load_ops_s=10_000.0, latency_bound_s=BOUND_S)
+    vm = size(0, 0.2)
+    caps = {vm.size: 2_600.0}
+    known = dataclasses.replace(exact_capacity(vm, 2_600.0, slo), bracket_low_ops_s=2_550.0,
+                                bracket_high_ops_s=2_600.0 * 1.02,
+                                capacity_is_lower_bound=False)
+    curves = StepCurves(caps)
+    best, records, _ = drive(decision_steps([vm], slo, {}, 64, hints={vm.size: 2_600.0},
+                                            day=AS_OF, known={vm.size: known}),
+                             CachedEvaluator(curves))
+    # 4 VMs: 2,500 ops/s each (<= 2,550, meets); 3 VMs: 3,333 (>= 2,652, fails).
+    assert best is not None and best.vm_count == 4 and curves.calls == []
+    assert records[0].evaluations == 0
+    ruled_out = dataclasses.replace(known, capacity_ops_s=0.0, meets_at_any_load=False,
+                                    binding_reason="cannot meet the SLO at any load")
+    best, records, _ = drive(decision_steps([vm], slo, {}, 64, day=AS_OF,
+                                            known={vm.size: ruled_out}),
+                             CachedEvaluator(curves))
+    assert best is None and curves.calls == [] and "any load" in records[0].binding_reason

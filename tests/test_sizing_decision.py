@@ -258,3 +258,13 @@ def test_a_known_capacity_decides_the_loads_outside_its_bracket_without_evaluati
                                             known={vm.size: ruled_out}),
                              CachedEvaluator(curves))
     assert best is None and curves.calls == [] and "any load" in records[0].binding_reason
+
+
+def test_when_the_choice_is_the_successor_the_cases_decide_over_it_too() -> None:
+    # Every size in the study is retired on AS_OF: the recommendation moves to the successor
+    # series, and each sensitivity case and what-if re-decides with that size in the pool.
+    slo = Slo(target_load_ops_s=2_000.0, latency_bound_s=5e-3)
+    r = recommend(AnalyticEvaluator(), sizes_in_series("DCsv2"), slo, as_of=AS_OF, knee=False)
+    assert r.recommended is not None and r.recommended.series in ("DCsv3", "DCdsv3")
+    assert r.sensitivity and all(c.vm_size == r.recommended.vm_size for c in r.sensitivity)
+    assert all(w.best_vm_size == r.recommended.vm_size for w in r.what_ifs)

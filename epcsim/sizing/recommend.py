@@ -335,12 +335,16 @@ def recommend(
 
         # Phase 2: everything that depends on the choice, searched together. A sensitivity
         # case or a what-if needs only the cheapest option, not capacities: a decision search
-        # (epcsim.sizing.decision) unless decisions=False.
+        # (epcsim.sizing.decision) unless decisions=False. Each re-decides over the study's
+        # sizes and, when the choice is the successor's size (nothing in the study can be
+        # bought), that size too: without it every case would find nothing.
+        pool = list(by_name.values())
+
         def redecide(merged: Mapping[str, Any]) -> Steps[Any]:
             if decisions:
-                return decision_steps(vms, slo, merged, max_vms, hints=hints, day=day,
+                return decision_steps(pool, slo, merged, max_vms, hints=hints, day=day,
                                       rel_tol=rel_tol, analytic=analytic)
-            return _decide(vms, slo, merged, rel_tol, max_vms, prune=True, hints=hints,
+            return _decide(pool, slo, merged, rel_tol, max_vms, prune=True, hints=hints,
                            analytic=analytic, day=day)
 
         def what_if(merged: Mapping[str, Any]) -> Steps[Any]:
@@ -348,7 +352,7 @@ def recommend(
             # loads that capacity already decides instead of evaluating them again.
             wcap = yield from capacity_steps(vm, slo, merged, rel_tol=rel_tol,
                                              start_ops_s=hints.get(vm.size), analytic=analytic)
-            alt = yield from decision_steps(vms, slo, merged, max_vms, hints=hints, day=day,
+            alt = yield from decision_steps(pool, slo, merged, max_vms, hints=hints, day=day,
                                             rel_tol=rel_tol, analytic=analytic,
                                             known={vm.size: wcap})
             return wcap, alt

@@ -65,8 +65,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--no-sizing-cache", action="store_true",
                    help="do not keep or reuse sizing evaluations in <results>/sizing-evals/")
     p.add_argument("--no-analytic-bracket", action="store_true",
-                   help="search each size's capacity without the analytic first guess (the "
-                        "earlier, slower search; for comparison)")
+                   help="search each size's capacity without the analytic first guess and "
+                        "re-decide the sensitivity cases and what-ifs by capacity searches "
+                        "(the earlier, slower search; for comparison)")
     from epcsim.scenario.overrides import add_set_argument
 
     add_set_argument(p)

@@ -61,6 +61,17 @@ random numbers (same seed at every load) the error stays within the bracket in p
 Every evaluation is cached by a SHA-256 hash of (VM size fields, load, variant), so repeated
 decisions (sensitivity, what-ifs, successor search) never rerun a point.
 
+Decision without capacities (:mod:`epcsim.sizing.decision`): a sensitivity case or a what-if
+only needs the cheapest option. ``n`` VMs of a size serve the target within the headroom when
+one VM meets the objective at ``target / (n (1 - headroom))``, so by the same monotonicity
+assumption one evaluation at that load decides ``n`` exactly. Sizes are walked in price
+order; a size that could beat the best option so far only with at most ``n_max`` VMs is
+evaluated at ``n_max``'s load first (a failure rules it out in one evaluation), then the
+fewest VMs that meet is found by integer search from the count of its capacity before the
+change. The option is the one exact capacities would give; its record
+(:class:`~epcsim.sizing.decision.DecisionBound`) holds the highest per-VM load shown to meet,
+a lower bound of the capacity, never shown as a capacity.
+
 Scaling out: load is assumed to split evenly across identical VMs (each with its own EPC and
 vCPUs), so ``n`` VMs of a size sustain ``n`` times its capacity. The headroom objective keeps
 ``headroom_fraction`` of every VM's capacity unused at the target load.

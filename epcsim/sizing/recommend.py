@@ -1,5 +1,9 @@
 """The recommendation: the cheapest option that meets the SLO, its reasons, the knee, the
 successor of a retired size, the cost-parameter sensitivity and the what-ifs.
+
+The recommendation itself and the successor decide from capacities (searched to ``rel_tol``,
+shown in the report); the sensitivity cases, the what-ifs' re-decisions and "what would fit"
+need only the cheapest option and decide by decision searches (:mod:`epcsim.sizing.decision`).
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from epcsim.reference.cost_parameters import cost_parameters
 from epcsim.reference.market import availability, retires_on
 from epcsim.sizing.advice import what_would_fit
 from epcsim.sizing.capacity import SizeCapacity, _meets, capacity_steps
+from epcsim.sizing.decision import decision_steps
 from epcsim.sizing.evaluator import CachedEvaluator
 from epcsim.sizing.knee import KNEE_EPC_MULTIPLES, Knee, knee_steps
 from epcsim.sizing.options import SizingOption, _cheapest, offer_for, size_option
@@ -36,6 +41,7 @@ def _decide(vms: Sequence[VmSize], slo: Slo, variant: Mapping[str, Any], rel_tol
             max_vms: int, prune: bool, hints: Mapping[str, float] | None = None,
             estimates: Mapping[str, tuple[Mapping[str, float], float]] | None = None,
             analytic: bool = True, day: _dt.date | None = None,
+            known: Mapping[str, SizeCapacity] | None = None,
             ) -> Steps[tuple[SizingOption | None, list[SizeCapacity], list[SizingOption]]]:
     """Cheapest recommendable option over ``vms`` (meets the SLO, can be bought on ``day``,
     has a price under the SLO's pricing). Without ``prune`` every size is searched, all at
@@ -43,7 +49,8 @@ def _decide(vms: Sequence[VmSize], slo: Slo, variant: Mapping[str, Any], rel_tol
     ``prune`` only recommendable sizes are searched, one after another by price, and a size
     whose single-VM price is already above the best option found is not searched (it cannot
     be cheaper). ``hints``: VM size -> a capacity to start each search from (warm start);
-    ``estimates``: VM size -> (metrics, load) for the analytic guess."""
+    ``estimates``: VM size -> (metrics, load) for the analytic guess; ``known``: VM size ->
+    its capacity under ``variant`` already searched (used instead of searching again)."""
     when = day or slo.decision_date()
     offers = {vm.size: offer_for(vm, slo, when) for vm in vms}
 
@@ -54,6 +61,8 @@ def _decide(vms: Sequence[VmSize], slo: Slo, variant: Mapping[str, Any], rel_tol
     ordered = sorted(vms, key=lambda v: (price(v), v.size))
 
     def search(vm: VmSize) -> Steps[SizeCapacity]:
+        if known and vm.size in known:
+            return done(known[vm.size])
         hint = (hints or {}).get(vm.size)
         return capacity_steps(vm, slo, variant, rel_tol=rel_tol,
                               start_ops_s=hint if hint and hint > 0 else None,
@@ -101,10 +110,12 @@ def _at_target(options: Sequence[SizingOption], by_name: Mapping[str, VmSize],
 def _successor(source: SizingOption, source_cap: SizeCapacity, vm: VmSize,
                vms: Sequence[VmSize], slo: Slo, variant: Mapping[str, Any], rel_tol: float,
                max_vms: int, as_of: _dt.date, analytic: bool,
+               known: Mapping[str, SizeCapacity] | None = None,
                ) -> Steps[tuple[Successor, SizingOption | None, SizeCapacity | None] | None]:
     """Where a team on ``vm`` (retired, or closing, on ``as_of``) should go: the cheapest
     recommendable option of its successor series, among the scenario's sizes and the
-    catalogue's; with ``source`` (the team's option on ``vm``) beside it."""
+    catalogue's; with ``source`` (the team's option on ``vm``) beside it. ``known``: the
+    capacities already searched (phase 1's, same variant), reused for the sizes they cover."""
     series = successor_series(vm)
     retire = retires_on(vm)
     if not series or not retire:
@@ -115,7 +126,7 @@ def _successor(source: SizingOption, source_cap: SizeCapacity, vm: VmSize,
     names = {v.size for v in given}
     pool = given + [v for v in load_catalog() if v.series in series and v.size not in names]
     best, caps, _ = yield from _decide(pool, slo, variant, rel_tol, max_vms, prune=True,
-                                       analytic=analytic, day=as_of)
+                                       analytic=analytic, day=as_of, known=known)
     retired = as_of >= _dt.date.fromisoformat(retire)
     verb = "retired" if retired else "retires"
     here = (dict(from_capacity_ops_s=source_cap.capacity_ops_s,
@@ -197,6 +208,7 @@ def recommend(
     as_of: _dt.date | None = None,
     estimates: Mapping[str, tuple[Mapping[str, float], float]] | None = None,
     analytic: bool = True,
+    decisions: bool | None = None,
 ) -> SizingResult:
     """Size every VM in ``vms`` under ``slo`` and recommend the cheapest option that meets it.
 
@@ -205,12 +217,19 @@ def recommend(
     ``what_ifs`` are evaluated at the recommended size and re-decided. ``as_of`` (default
     today) decides whether a size is retired. ``estimates``: VM size -> (metrics, load) of a
     run of that size (e.g. the study's own), for the analytic first guess of its capacity;
-    ``analytic=False`` searches as before the analytic bracket (to measure the difference).
+    ``analytic=False`` searches as before the analytic bracket (to measure the difference);
+    ``decisions=False`` re-decides the sensitivity cases and what-ifs by capacity searches of
+    every size, as before the decision searches of :mod:`epcsim.sizing.decision` (default:
+    as ``analytic``, so ``analytic=False`` is the earlier search throughout).
     Raises :class:`EpcsimError` for an empty ``vms``.
 
     Two phases, each one lockstep search (:func:`epcsim.sizing.steps.gather`): the capacity of
     every size, then everything that depends on the choice (knee, successor, sensitivity
     cases, what-ifs) together. The result does not depend on how the evaluator runs a batch.
+    Phase 2 searches capacities only where one is shown (the what-if's at the chosen size,
+    the successor's); a sensitivity case or a what-if's re-decision is a decision search
+    (:mod:`epcsim.sizing.decision`): each size evaluated only at the per-VM loads of the VM
+    counts that could still win.
     """
     if not vms:
         raise EpcsimError("sizing: no VM sizes to evaluate")
@@ -218,6 +237,7 @@ def recommend(
     for vm_size in vms:
         unique.setdefault(vm_size.size, vm_size)  # the first entry of each name wins
     vms = list(unique.values())
+    decisions = analytic if decisions is None else decisions
     ev = evaluate if isinstance(evaluate, CachedEvaluator) else CachedEvaluator(evaluate)
     base = dict(variant or {})
     day = as_of or slo.decision_date()
@@ -228,7 +248,7 @@ def recommend(
                                         estimates=estimates if not base else None,
                                         analytic=analytic, day=day), ev)
     order = {vm.size: i for i, vm in enumerate(vms)}
-    hints = {c.vm_size: c.capacity_ops_s for c in caps if c.capacity_ops_s > 0}
+    hints = {c.vm_size: c.capacity_ops_s for c in caps}  # 0: cannot meet as written
     caps.sort(key=lambda c: order[c.vm_size])
     options.sort(key=lambda o: order[o.vm_size])
 
@@ -242,7 +262,7 @@ def recommend(
                                           -o.capacity_ops_s, o.vm_size))
         found = drive(_successor(source, next(c for c in caps if c.vm_size == source.vm_size),
                                  by_name[source.vm_size], vms, slo, base, rel_tol, max_vms,
-                                 day, analytic), ev)
+                                 day, analytic, {c.vm_size: c for c in caps}), ev)
         if found is not None:
             succ, succ_opt, succ_cap = found
             if succ_opt is not None and succ_cap is not None and best is None:
@@ -270,7 +290,8 @@ def recommend(
                        f"{slo.describe()} with at most {max_vms} VMs.")
     if chosen is None:
         advice = drive(what_would_fit(options, caps, vms, slo, base, max_vms, day,
-                                      what_ifs or (), _decide, rel_tol, analytic), ev)
+                                      what_ifs or (), _decide, rel_tol, analytic,
+                                      decisions), ev)
         reasons.extend(f"What would fit: {a}" for a in advice)
     if succ is not None and chosen is not None and succ.to_size == chosen.vm_size:
         reasons.append(succ.note + ".")
@@ -312,7 +333,30 @@ def recommend(
                     f"(+${opt.usd_per_month - chosen.usd_per_month:,.0f}); it is limited by "
                     f"{other.binding_resource}: {other.binding_reason}.")
 
-        # Phase 2: everything that depends on the choice, searched together.
+        # Phase 2: everything that depends on the choice, searched together. A sensitivity
+        # case or a what-if needs only the cheapest option, not capacities: a decision search
+        # (epcsim.sizing.decision) unless decisions=False. Each re-decides over the study's
+        # sizes and, when the choice is the successor's size (nothing in the study can be
+        # bought), that size too: without it every case would find nothing.
+        pool = list(by_name.values())
+
+        def redecide(merged: Mapping[str, Any]) -> Steps[Any]:
+            if decisions:
+                return decision_steps(pool, slo, merged, max_vms, hints=hints, day=day,
+                                      rel_tol=rel_tol, analytic=analytic)
+            return _decide(pool, slo, merged, rel_tol, max_vms, prune=True, hints=hints,
+                           analytic=analytic, day=day)
+
+        def what_if(merged: Mapping[str, Any]) -> Steps[Any]:
+            # The capacity at the chosen size (shown), then the decision, which reads the
+            # loads that capacity already decides instead of evaluating them again.
+            wcap = yield from capacity_steps(vm, slo, merged, rel_tol=rel_tol,
+                                             start_ops_s=hints.get(vm.size), analytic=analytic)
+            alt = yield from decision_steps(pool, slo, merged, max_vms, hints=hints, day=day,
+                                            rel_tol=rel_tol, analytic=analytic,
+                                            known={vm.size: wcap})
+            return wcap, alt
+
         searches: list[Steps[Any]] = []
         searches.append(knee_steps(vm, max(cap.capacity_ops_s, slo.target_load_ops_s), base)
                         if knee else done(None))
@@ -324,16 +368,19 @@ def recommend(
                     costs = {n: float(getattr(params[n], end)) for n in names if n in params}
                     merged = {**base, "costs": {**base.get("costs", {}), **costs}}
                     case_keys.append((group, end, costs))
-                    searches.append(_decide(vms, slo, merged, rel_tol, max_vms, prune=True,
-                                            hints=hints, analytic=analytic, day=day))
+                    searches.append(redecide(merged))
         for w in what_ifs or ():
             merged = {**base, **w.variant}
+            if decisions:
+                searches.append(what_if(merged))
+                continue
             searches.append(gather([
                 capacity_steps(vm, slo, merged, rel_tol=rel_tol,
                                start_ops_s=hints.get(vm.size), analytic=analytic),
-                _decide(vms, slo, merged, rel_tol, max_vms, prune=True, hints=hints,
-                        analytic=analytic, day=day)]))
-        ev.expect(per_search * (1 + len(case_keys) * 2 + len(what_ifs or ()) * 3)
+                redecide(merged)]))
+        per_decision = len(vms) + 1 if decisions else 2 * per_search
+        ev.expect(per_search * (1 + len(what_ifs or ()))
+                  + per_decision * (len(case_keys) + len(what_ifs or ()))
                   + (len(KNEE_EPC_MULTIPLES) + 3 if knee else 0))
         answers = drive(gather(searches), ev)
         result_knee = answers[0]

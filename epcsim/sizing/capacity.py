@@ -383,6 +383,50 @@ def _guess(points: list[tuple[float, float]], goal: float) -> float | None:
     return None
 
 
+#: Key of the replayed capacity an evaluation may carry (:mod:`epcsim.sizing.replay`).
+REPLAY_KEY = "replay_capacity_ops_s"
+#: Half-width, relative to ``rel_tol``, of the pair of loads placed around a replayed guess:
+#: the pair is 0.94 ``rel_tol`` wide, so when it straddles the capacity the search stops.
+PAIR_HALF_WIDTH = 0.47
+#: A replayed guess further than this (relative, in log) from every evaluated load is
+#: evaluated alone first: a replay extrapolated far from its run's load is a guess on paging
+#: sizes, and the evaluation at the guess replays from close by.
+LOCAL_REPLAY = 0.1
+
+
+def _replay_guess(runs: list[tuple[float, Mapping[str, float]]]) -> float | None:
+    """The capacity the replays of the runs point at: the replayed capacity of the run whose
+    load is nearest its own replay (the most local extrapolation); when two runs' replays
+    point to opposite sides of their loads (and lie within a factor 2 of each other), the
+    secant's fixed point ``replay(x) = x`` between them (paging makes service times grow with the load, so a replay from below
+    overshoots and one from above undershoots)."""
+    pts = [(x, float(m[REPLAY_KEY])) for x, m in runs
+           if math.isfinite(m.get(REPLAY_KEY, math.nan)) and m.get(REPLAY_KEY, 0.0) > 0]
+    if not pts:
+        return None
+    pts.sort(key=lambda p: (abs(math.log(p[1] / p[0])), p[0]))
+    (x1, r1) = pts[0]
+    for x2, r2 in pts[1:]:
+        f1, f2 = r1 - x1, r2 - x2
+        if f1 * f2 < 0 and 0.5 < x2 / x1 < 2.0:
+            return x1 - f1 * (x2 - x1) / (f2 - f1)
+    return r1
+
+
+def _replay_loads(guess: float, lo: float, hi: float, rel_tol: float) -> list[float]:
+    """The loads to evaluate next around a replayed ``guess`` inside the bracket (lo, hi):
+    one load when the guess is within ``rel_tol`` of an end already evaluated (it closes the
+    bracket if the guess is right), else a pair ``2 x PAIR_HALF_WIDTH x rel_tol`` apart."""
+    if lo > 0 and guess <= lo * (1 + rel_tol):
+        x = lo * (1 + 0.95 * rel_tol)
+        return [x] if x < hi else []
+    if math.isfinite(hi) and guess >= hi / (1 + rel_tol):
+        x = hi / (1 + 0.95 * rel_tol)
+        return [x] if x > lo else []
+    pair = [guess * (1 - PAIR_HALF_WIDTH * rel_tol), guess * (1 + PAIR_HALF_WIDTH * rel_tol)]
+    return [x for x in pair if lo < x < hi]
+
+
 def capacity_steps(vm: VmSize, slo: Slo, variant: Mapping[str, Any] | None = None, *,
                    rel_tol: float = DEFAULT_REL_TOL, start_ops_s: float | None = None,
                    estimate: tuple[Mapping[str, float], float] | None = None,
@@ -434,29 +478,45 @@ def capacity_steps(vm: VmSize, slo: Slo, variant: Mapping[str, Any] | None = Non
         centre = float(start_ops_s)
     elif estimate is not None:
         centre = estimate_capacity(estimate[0], estimate[1], slo)
-    if centre is None:
-        yield from probe([target])
-        if pr.errors:
-            return pr.config_failure(target)
-        if lo == 0.0 and (_service_bound(hi_m, target, slo) or target <= floor_ops_s):
-            return pr.cannot_meet(hi, hi_m)
-        first = lo_m or hi_m
-        guess = estimate_capacity(first, target, slo)
-        centre = guess if guess is not None else (2.0 * target if lo else 0.5 * target)
-        # The target is one end of the bracket already: one load beyond the guess closes it.
+    first = clamp(centre) if centre is not None else target
+    yield from probe([first])
+    if pr.errors:
+        return pr.config_failure(first)
+    if lo == 0.0 and (_service_bound(hi_m, first, slo) or first <= floor_ops_s):
+        return pr.cannot_meet(hi, hi_m)
+    if _replay_guess(runs) is None:
+        # No replay from the evaluator: bracket around the analytic guess from this run.
+        first_m = lo_m or hi_m
+        guess = estimate_capacity(first_m, first, slo) if first_m else None
+        if centre is None or guess is not None:
+            centre = guess if guess is not None else (2.0 * first if lo else 0.5 * first)
+        # The first load is one end of the bracket already: one load beyond the guess.
         if lo:
             yield from probe([clamp(max(centre, lo) * (1 + BRACKET_HALF_WIDTH))])
         else:
             yield from probe([clamp(min(centre, hi) * (1 - BRACKET_HALF_WIDTH))])
-    else:
-        centre = clamp(centre)
-        yield from probe([clamp(centre * (1 - BRACKET_HALF_WIDTH)),
-                          clamp(centre * (1 + BRACKET_HALF_WIDTH))])
-        if pr.errors and not lo_m and not hi_m:
-            return pr.config_failure(centre)
     growth = 2.0
     misses = 0  # rounds in a row whose two loads fell on the same side of the capacity
     while True:
+        if lo > 0.0 and math.isfinite(hi) and hi - lo <= rel_tol * lo:
+            break
+        replayed = _replay_guess(runs)
+        if (replayed is not None and not (math.isinf(hi) and lo >= ceiling_ops_s)
+                and not (lo == 0.0 and (_service_bound(hi_m, hi, slo)
+                                        or hi <= floor_ops_s))):
+            g = clamp(replayed)
+            if misses >= 3 and lo > 0.0 and math.isfinite(hi):
+                loads = [0.5 * (lo + hi)]  # the replays keep missing: bisect
+            elif lo < g < hi and min(abs(math.log(g / x)) for x, _ in runs) > LOCAL_REPLAY:
+                loads = [g]  # far from every run: evaluate it, and replay it in turn
+            else:
+                loads = [clamp(x) for x in _replay_loads(g, lo, hi, rel_tol)]
+            loads = [x for x in loads if lo < x < hi]
+            if loads:
+                yield from probe(loads)
+                closed = lo > 0.0 and math.isfinite(hi) and hi - lo <= rel_tol * lo
+                misses = 0 if closed else misses + 1
+                continue
         if math.isinf(hi):  # every load so far meets: go up
             if lo >= ceiling_ops_s:
                 name, reason = binding_resource(lo_m, vm)

@@ -1,0 +1,149 @@
+"""Trace-driven queue replay: one evaluation's requests replayed at other loads.
+
+An evaluation simulates thousands of requests. With common random numbers (the sizing
+evaluator's fixed seed and replication) a run at ``k`` times the load sees the same requests
+with the same service demands, arriving at the same instants divided by ``k`` (Poisson gaps
+are drawn as ``exponential(1 / rate)`` from one stream). If each request's service time
+(``end - start``: from taking its enclave thread and vCPU to leaving) did not depend on the
+load, the run at ``k`` times the load would be the first-come-first-served ``c``-server
+queue fed with those arrivals and service times, which the Kiefer-Wolfowitz recursion
+(the multi-server Lindley recursion: each arrival starts at the later of its arrival and the
+earliest time a server frees) computes in microseconds per request. :func:`replay_latency`
+is that recursion; :func:`replay_servers` picks ``c`` as the server count whose replay at
+the measured load reproduces the measured latencies (at a light load many counts do, and
+the largest allowed one, the concurrency limit, is kept); :func:`replay_capacity` bisects
+the highest load multiple at which the replay meets the objective as the simulator's
+metrics judge it (:func:`replay_meets`: the percentile of the measured requests that
+finished before the run's end, and departures in the measured window at least
+``SUSTAIN_FRACTION`` of its arrivals; every waiting time of the recursion grows with the
+load, so this is monotone up to the end-of-run cut).
+
+It is exact for load-independent service times (compute, memory, transitions). EPC
+paging is not: ksgxd's batches, the enclave lock and the reclaimer's vCPU time grow with
+the load, so on paging sizes the replayed capacity is a guess the search checks by
+evaluating it (and replays that evaluation in turn).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def replay_latency(arrival_s: np.ndarray, service_s: np.ndarray, servers: int) -> np.ndarray:
+    """Latency (s) of each request in a FCFS queue with ``servers`` identical servers,
+    requests taken in arrival order (``arrival_s`` sorted ascending)."""
+    if servers < 1:
+        raise ValueError(f"servers must be at least 1, got {servers}")
+    n = len(arrival_s)
+    out = np.empty(n)
+    if servers == 1:
+        # Lindley's recursion in closed form: W_n = D_n - min_{k<=n} D_k with D the running
+        # sum of (service - next gap), done with numpy's cumulative functions.
+        if n == 0:
+            return out
+        gaps = np.diff(arrival_s)
+        d = np.concatenate(([0.0], np.cumsum(service_s[:-1] - gaps)))
+        wait = d - np.minimum.accumulate(np.minimum(d, 0.0))
+        return wait + service_s
+    from epcsim.sizing._replay_kernel import fcfs_latency
+
+    return fcfs_latency(np.ascontiguousarray(arrival_s, dtype=np.float64),
+                        np.ascontiguousarray(service_s, dtype=np.float64), int(servers))
+
+
+Background = tuple[np.ndarray, np.ndarray]
+
+
+def _request_latency(arrival_s: np.ndarray, service_s: np.ndarray, servers: int,
+                     background: Background | None) -> np.ndarray:
+    """Latency of each request when ``background`` work (instants, durations: jobs that hold
+    a server but are not requests, e.g. ksgxd's reclaim sessions) joins the queue too; each
+    background job queues behind the requests that arrived at or before its instant."""
+    if background is None or not len(background[0]):
+        return replay_latency(arrival_s, service_s, servers)
+    times = np.concatenate([arrival_s, background[0]])
+    order = np.argsort(times, kind="stable")
+    lat = replay_latency(times[order], np.concatenate([service_s, background[1]])[order],
+                         servers)
+    out = np.empty(len(times))
+    out[order] = lat
+    return out[: len(arrival_s)]
+
+
+def _percentile(latency: np.ndarray, percentile: float) -> float:
+    return float(np.quantile(latency, percentile / 100.0)) if latency.size else math.nan
+
+
+def replay_servers(arrival_s: np.ndarray, service_s: np.ndarray, latency_s: np.ndarray,
+                   max_servers: int, background: Background | None = None,
+                   mask: np.ndarray | None = None) -> int:
+    """The server count (1..``max_servers``) whose replay best reproduces the measured
+    latencies (of the requests in ``mask``, default all); among counts within 1 % of the mean latency of the best fit, the largest
+    (at a light load every count above the peak concurrency fits, and the concurrency limit
+    is the one that holds at higher loads)."""
+    if mask is None:
+        mask = np.ones(len(arrival_s), dtype=bool)
+    errors = []
+    measured = latency_s[mask]
+    scale = float(np.mean(measured)) if measured.size else 0.0
+    for c in range(1, max(1, max_servers) + 1):
+        rep = _request_latency(arrival_s, service_s, c, background)[mask]
+        errors.append(float(np.mean(np.abs(rep - measured))) if measured.size else 0.0)
+    best = min(errors)
+    return max(c for c, e in enumerate(errors, start=1) if e <= best + 0.01 * scale)
+
+
+def replay_meets(arrival_s: np.ndarray, service_s: np.ndarray, window_s: tuple[float, float],
+                 servers: int, percentile: float, bound_s: float, sustain: float,
+                 multiple: float, background: Background | None = None) -> bool:
+    """Whether the run at ``multiple`` times the load meets the objective as the simulator's
+    metrics judge it: the percentile over the requests that arrived in the measured window
+    and finished before the run ends is within ``bound_s``, and the departures in the window
+    are at least ``sustain`` of its arrivals (the window and the arrivals scale by
+    ``1 / multiple``)."""
+    w0, w1 = window_s[0] / multiple, window_s[1] / multiple
+    arrival = arrival_s / multiple
+    if background is not None:
+        background = (background[0] / multiple, background[1])
+    end = arrival + _request_latency(arrival, service_s, servers, background)
+    measured = (arrival >= w0) & (arrival < w1)
+    done = measured & (end <= w1)
+    if not done.any():
+        return False
+    departures = int(((end >= w0) & (end <= w1)).sum())
+    return (departures >= sustain * int(measured.sum())
+            and _percentile(end[done] - arrival[done], percentile) <= bound_s)
+
+
+def replay_capacity(arrival_s: np.ndarray, service_s: np.ndarray, window_s: tuple[float, float],
+                    servers: int, percentile: float, bound_s: float, sustain: float, *,
+                    background: Background | None = None, max_multiple: float = 64.0,
+                    rel_tol: float = 1e-3) -> float:
+    """The highest load multiple ``k`` at which the replay meets the objective
+    (:func:`replay_meets`), by doubling or halving from 1 and then bisecting to ``rel_tol``:
+    0 when it fails at 1/1000 of the load, ``max_multiple`` when it meets up to there."""
+    def meets(k: float) -> bool:
+        return replay_meets(arrival_s, service_s, window_s, servers, percentile, bound_s,
+                            sustain, k, background)
+
+    lo, hi = 1.0, 1.0
+    if meets(1.0):
+        while meets(hi * 2.0):
+            hi *= 2.0
+            if hi >= max_multiple:
+                return max_multiple
+        lo, hi = hi, hi * 2.0
+    else:
+        while not meets(lo * 0.5):
+            lo *= 0.5
+            if lo < 1e-3:
+                return 0.0
+        lo, hi = lo * 0.5, lo
+    while hi - lo > rel_tol * lo:
+        mid = 0.5 * (lo + hi)
+        if meets(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo

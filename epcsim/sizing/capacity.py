@@ -1,17 +1,30 @@
 """Capacity of one VM size under the SLO: the binding resource of an evaluation and the
 search for the highest load that meets the objective.
 
-The search (:func:`capacity_steps`) starts from a guess of the capacity: the capacity of the
-same size before a change (a warm start), or the analytic estimate of
-:mod:`epcsim.sizing.analytic` from metrics at a known load (the study's own run of the size,
-or a first evaluation at the target load). It evaluates two loads 10 % either side of the
-guess together, widens the bracket if both meet or both fail (extrapolating the inverse of
-the latency percentile, which is linear in the load for M/M/1 and nearly so near saturation
-for M/M/c), then places two loads ``rel_tol`` apart around the interpolated crossing; when
-they straddle it the bracket is inside the tolerance and the search stops. Each round's
-loads are one batch, evaluated in parallel when the evaluator can. With ``analytic=False``
-the search is the earlier one (:func:`legacy_capacity_steps`: double or halve from the
-target, then bisect), kept to measure the difference.
+The search (:func:`capacity_steps`) evaluates one load first: the capacity of the same size
+before a change (a warm start), else the analytic estimate of :mod:`epcsim.sizing.analytic`
+from the study's own run of the size, else the target load. When the evaluator replays its
+runs (the simulator's does: :mod:`epcsim.sizing.replay`, metric ``replay_capacity_ops_s``,
+the highest load at which the run's own requests, replayed in a first-come-first-served
+queue at other loads, still meet the objective), the search then works from the replayed
+capacity: a replay far (more than ``LOCAL_REPLAY``) from every evaluated load is evaluated
+alone, and replayed in turn; a local one is straddled by two loads ``0.94 rel_tol`` apart,
+or by one load just inside the bracket when it lies within ``rel_tol`` of an evaluated end;
+when two runs' replays point to opposite sides of their loads, the secant's fixed point
+between them is used. This assumes that a run's service times change little with the load
+near the capacity: exact for compute, memory and transitions with common random numbers
+(the simulator's arrivals at ``k`` times the load are its arrivals divided by ``k``), a
+guess for EPC paging, whose reclaim sessions are replayed as background work at the run's
+own cost per eviction. After three rounds in a row that did not close the bracket, the
+search bisects it. The bracket reported is always two evaluated loads, the lower meeting
+the objective and the upper failing it, at most ``rel_tol`` apart.
+
+Without replays (an evaluator that does not report them, e.g. the tests' analytic ones), it
+brackets around the analytic guess and places two loads ``rel_tol`` apart around the
+crossing interpolated with a waiting-time model, as before. With ``analytic=False`` the
+search is the earlier one (:func:`legacy_capacity_steps`: double or halve from the target,
+then bisect), kept to measure the difference. Each round's loads are one batch, evaluated
+in parallel when the evaluator can.
 """
 from __future__ import annotations
 
@@ -25,6 +38,7 @@ from epcsim.errors import EpcsimError
 from epcsim.reference.catalog import HOURS_PER_MONTH, VmSize
 from epcsim.sizing.analytic import estimate_capacity
 from epcsim.sizing.evaluator import CachedEvaluator
+from epcsim.sizing.replay import LOCAL_REPLAY, replay_guess, replay_loads
 from epcsim.sizing.slo import (
     BIND_CONFIG,
     BIND_EPC,
@@ -383,50 +397,6 @@ def _guess(points: list[tuple[float, float]], goal: float) -> float | None:
     return None
 
 
-#: Key of the replayed capacity an evaluation may carry (:mod:`epcsim.sizing.replay`).
-REPLAY_KEY = "replay_capacity_ops_s"
-#: Half-width, relative to ``rel_tol``, of the pair of loads placed around a replayed guess:
-#: the pair is 0.94 ``rel_tol`` wide, so when it straddles the capacity the search stops.
-PAIR_HALF_WIDTH = 0.47
-#: A replayed guess further than this (relative, in log) from every evaluated load is
-#: evaluated alone first: a replay extrapolated far from its run's load is a guess on paging
-#: sizes, and the evaluation at the guess replays from close by.
-LOCAL_REPLAY = 0.1
-
-
-def _replay_guess(runs: list[tuple[float, Mapping[str, float]]]) -> float | None:
-    """The capacity the replays of the runs point at: the replayed capacity of the run whose
-    load is nearest its own replay (the most local extrapolation); when two runs' replays
-    point to opposite sides of their loads (and lie within a factor 2 of each other), the
-    secant's fixed point ``replay(x) = x`` between them (paging makes service times grow with the load, so a replay from below
-    overshoots and one from above undershoots)."""
-    pts = [(x, float(m[REPLAY_KEY])) for x, m in runs
-           if math.isfinite(m.get(REPLAY_KEY, math.nan)) and m.get(REPLAY_KEY, 0.0) > 0]
-    if not pts:
-        return None
-    pts.sort(key=lambda p: (abs(math.log(p[1] / p[0])), p[0]))
-    (x1, r1) = pts[0]
-    for x2, r2 in pts[1:]:
-        f1, f2 = r1 - x1, r2 - x2
-        if f1 * f2 < 0 and 0.5 < x2 / x1 < 2.0:
-            return x1 - f1 * (x2 - x1) / (f2 - f1)
-    return r1
-
-
-def _replay_loads(guess: float, lo: float, hi: float, rel_tol: float) -> list[float]:
-    """The loads to evaluate next around a replayed ``guess`` inside the bracket (lo, hi):
-    one load when the guess is within ``rel_tol`` of an end already evaluated (it closes the
-    bracket if the guess is right), else a pair ``2 x PAIR_HALF_WIDTH x rel_tol`` apart."""
-    if lo > 0 and guess <= lo * (1 + rel_tol):
-        x = lo * (1 + 0.95 * rel_tol)
-        return [x] if x < hi else []
-    if math.isfinite(hi) and guess >= hi / (1 + rel_tol):
-        x = hi / (1 + 0.95 * rel_tol)
-        return [x] if x > lo else []
-    pair = [guess * (1 - PAIR_HALF_WIDTH * rel_tol), guess * (1 + PAIR_HALF_WIDTH * rel_tol)]
-    return [x for x in pair if lo < x < hi]
-
-
 def capacity_steps(vm: VmSize, slo: Slo, variant: Mapping[str, Any] | None = None, *,
                    rel_tol: float = DEFAULT_REL_TOL, start_ops_s: float | None = None,
                    estimate: tuple[Mapping[str, float], float] | None = None,
@@ -484,7 +454,7 @@ def capacity_steps(vm: VmSize, slo: Slo, variant: Mapping[str, Any] | None = Non
         return pr.config_failure(first)
     if lo == 0.0 and (_service_bound(hi_m, first, slo) or first <= floor_ops_s):
         return pr.cannot_meet(hi, hi_m)
-    if _replay_guess(runs) is None:
+    if replay_guess(runs) is None:
         # No replay from the evaluator: bracket around the analytic guess from this run.
         first_m = lo_m or hi_m
         guess = estimate_capacity(first_m, first, slo) if first_m else None
@@ -500,7 +470,7 @@ def capacity_steps(vm: VmSize, slo: Slo, variant: Mapping[str, Any] | None = Non
     while True:
         if lo > 0.0 and math.isfinite(hi) and hi - lo <= rel_tol * lo:
             break
-        replayed = _replay_guess(runs)
+        replayed = replay_guess(runs)
         if (replayed is not None and not (math.isinf(hi) and lo >= ceiling_ops_s)
                 and not (lo == 0.0 and (_service_bound(hi_m, hi, slo)
                                         or hi <= floor_ops_s))):
@@ -510,7 +480,7 @@ def capacity_steps(vm: VmSize, slo: Slo, variant: Mapping[str, Any] | None = Non
             elif lo < g < hi and min(abs(math.log(g / x)) for x, _ in runs) > LOCAL_REPLAY:
                 loads = [g]  # far from every run: evaluate it, and replay it in turn
             else:
-                loads = [clamp(x) for x in _replay_loads(g, lo, hi, rel_tol)]
+                loads = [clamp(x) for x in replay_loads(g, lo, hi, rel_tol)]
             loads = [x for x in loads if lo < x < hi]
             if loads:
                 yield from probe(loads)

@@ -26,6 +26,7 @@ evaluating it (and replays that evaluation in turn).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -79,9 +80,9 @@ def replay_servers(arrival_s: np.ndarray, service_s: np.ndarray, latency_s: np.n
                    max_servers: int, background: Background | None = None,
                    mask: np.ndarray | None = None) -> int:
     """The server count (1..``max_servers``) whose replay best reproduces the measured
-    latencies (of the requests in ``mask``, default all); among counts within 1 % of the mean latency of the best fit, the largest
-    (at a light load every count above the peak concurrency fits, and the concurrency limit
-    is the one that holds at higher loads)."""
+    latencies (of the requests in ``mask``, default all); among counts within 1 % of the
+    mean latency of the best fit, the largest (at a light load every count above the peak
+    concurrency fits, and the concurrency limit is the one that holds at higher loads)."""
     if mask is None:
         mask = np.ones(len(arrival_s), dtype=bool)
     errors = []
@@ -147,3 +148,49 @@ def replay_capacity(arrival_s: np.ndarray, service_s: np.ndarray, window_s: tupl
         else:
             hi = mid
     return lo
+
+
+# --------------------------------------------------------------------------- for the search
+
+#: Key of the replayed capacity an evaluation may carry (:mod:`epcsim.sizing.replay`).
+REPLAY_KEY = "replay_capacity_ops_s"
+#: Half-width, relative to ``rel_tol``, of the pair of loads placed around a replayed guess:
+#: the pair is 0.94 ``rel_tol`` wide, so when it straddles the capacity the search stops.
+PAIR_HALF_WIDTH = 0.47
+#: A replayed guess further than this (relative, in log) from every evaluated load is
+#: evaluated alone first: a replay extrapolated far from its run's load is a guess on paging
+#: sizes, and the evaluation at the guess replays from close by.
+LOCAL_REPLAY = 0.1
+
+
+def replay_guess(runs: list[tuple[float, Mapping[str, float]]]) -> float | None:
+    """The capacity the replays of the runs point at: the replayed capacity of the run whose
+    load is nearest its own replay (the most local extrapolation); when two runs' replays
+    point to opposite sides of their loads (and lie within a factor 2 of each other), the
+    secant's fixed point ``replay(x) = x`` between them (paging makes service times grow
+    with the load, so a replay from below overshoots and one from above undershoots)."""
+    pts = [(x, float(m[REPLAY_KEY])) for x, m in runs
+           if math.isfinite(m.get(REPLAY_KEY, math.nan)) and m.get(REPLAY_KEY, 0.0) > 0]
+    if not pts:
+        return None
+    pts.sort(key=lambda p: (abs(math.log(p[1] / p[0])), p[0]))
+    (x1, r1) = pts[0]
+    for x2, r2 in pts[1:]:
+        f1, f2 = r1 - x1, r2 - x2
+        if f1 * f2 < 0 and 0.5 < x2 / x1 < 2.0:
+            return x1 - f1 * (x2 - x1) / (f2 - f1)
+    return r1
+
+
+def replay_loads(guess: float, lo: float, hi: float, rel_tol: float) -> list[float]:
+    """The loads to evaluate next around a replayed ``guess`` inside the bracket (lo, hi):
+    one load when the guess is within ``rel_tol`` of an end already evaluated (it closes the
+    bracket if the guess is right), else a pair ``2 x PAIR_HALF_WIDTH x rel_tol`` apart."""
+    if lo > 0 and guess <= lo * (1 + rel_tol):
+        x = lo * (1 + 0.95 * rel_tol)
+        return [x] if x < hi else []
+    if math.isfinite(hi) and guess >= hi / (1 + rel_tol):
+        x = hi / (1 + 0.95 * rel_tol)
+        return [x] if x > lo else []
+    pair = [guess * (1 - PAIR_HALF_WIDTH * rel_tol), guess * (1 + PAIR_HALF_WIDTH * rel_tol)]
+    return [x for x in pair if lo < x < hi]

@@ -36,8 +36,8 @@ from epcsim.model.run_costs import run_costs
 from epcsim.reference.catalog import VmSize
 from epcsim.scenario import Scenario
 from epcsim.sizing import apply_variant, latency_key
-from epcsim.sizing.slo import SUSTAIN_FRACTION
 from epcsim.sizing.replay import replay_capacity, replay_servers
+from epcsim.sizing.slo import SUSTAIN_FRACTION
 from epcsim.study.configure import model_config, working_set_bytes
 from epcsim.study.task import RunOutcome
 
@@ -113,7 +113,7 @@ class SimulatorEvaluator:
         metrics["enclave_mib"] = sum(e.size_bytes for e in scn.enclaves) / 2**20
         metrics["arrival_rate_ops_s"] = metrics["ops_arrived"] / measure_s
         if self.latency_bound_s is not None:
-            metrics.update(self._replay(result.arrays, config, load_ops_s,
+            metrics.update(self._replay(result.arrays, config, load_ops_s, self.latency_bound_s,
                                         (warmup_s, warmup_s + measure_s), metrics))
         return metrics
 
@@ -136,7 +136,8 @@ class SimulatorEvaluator:
         return arrival_s[idx], crossed[idx] * pages * busy / evictions
 
     def _replay(self, a: dict[str, np.ndarray], config: Any, load_ops_s: float,
-                window: tuple[float, float], metrics: dict[str, float]) -> dict[str, float]:
+                bound_s: float, window: tuple[float, float], metrics: dict[str, float]
+                ) -> dict[str, float]:
         """The replayed capacity of this run (:mod:`epcsim.sizing.replay`): its requests in
         a FCFS queue whose server count is fitted to the run, at the load multiple where the
         SLO percentile reaches the bound. Plain floats, so the evaluation store keeps them."""
@@ -156,7 +157,7 @@ class SimulatorEvaluator:
         servers = replay_servers(arrival, service, a["latency_s"][live], limit, background,
                                  done & measured)
         k = replay_capacity(arrival, service, window, servers, self.latency_percentile,
-                            float(self.latency_bound_s), SUSTAIN_FRACTION,
+                            bound_s, SUSTAIN_FRACTION,
                             background=background)
         return {"replay_servers": float(servers), "replay_capacity_ops_s": k * load_ops_s}
 

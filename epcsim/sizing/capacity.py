@@ -15,8 +15,8 @@ between them is used. This assumes that a run's service times change little with
 near the capacity: exact for compute, memory and transitions with common random numbers
 (the simulator's arrivals at ``k`` times the load are its arrivals divided by ``k``), a
 guess for EPC paging, whose reclaim sessions are replayed as background work at the run's
-own cost per eviction. After three rounds in a row that did not close the bracket, the
-search bisects it. The bracket reported is always two evaluated loads, the lower meeting
+own cost per eviction. After three local rounds in a row that did not close the bracket,
+the search bisects it. The bracket reported is always two evaluated loads, the lower meeting
 the objective and the upper failing it, at most ``rel_tol`` apart.
 
 Without replays (an evaluator that does not report them, e.g. the tests' analytic ones), it
@@ -475,9 +475,10 @@ def capacity_steps(vm: VmSize, slo: Slo, variant: Mapping[str, Any] | None = Non
                 and not (lo == 0.0 and (_service_bound(hi_m, hi, slo)
                                         or hi <= floor_ops_s))):
             g = clamp(replayed)
+            far = min(abs(math.log(g / x)) for x, _ in runs) > LOCAL_REPLAY
             if misses >= 3 and lo > 0.0 and math.isfinite(hi):
                 loads = [0.5 * (lo + hi)]  # the replays keep missing: bisect
-            elif lo < g < hi and min(abs(math.log(g / x)) for x, _ in runs) > LOCAL_REPLAY:
+            elif lo < g < hi and far:
                 loads = [g]  # far from every run: evaluate it, and replay it in turn
             else:
                 loads = [clamp(x) for x in replay_loads(g, lo, hi, rel_tol)]
@@ -485,7 +486,7 @@ def capacity_steps(vm: VmSize, slo: Slo, variant: Mapping[str, Any] | None = Non
             if loads:
                 yield from probe(loads)
                 closed = lo > 0.0 and math.isfinite(hi) and hi - lo <= rel_tol * lo
-                misses = 0 if closed else misses + 1
+                misses = 0 if closed or far else misses + 1
                 continue
         if math.isinf(hi):  # every load so far meets: go up
             if lo >= ceiling_ops_s:

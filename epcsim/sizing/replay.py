@@ -30,6 +30,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
+#: The replay's version, part of the evaluation store's namespace: stored evaluations carry
+#: the replayed capacity of the replay that computed them.
+REPLAY_VERSION = 1
+
 
 def replay_latency(arrival_s: np.ndarray, service_s: np.ndarray, servers: int) -> np.ndarray:
     """Latency (s) of each request in a FCFS queue with ``servers`` identical servers,
@@ -57,19 +61,24 @@ Background = tuple[np.ndarray, np.ndarray]
 
 
 def _request_latency(arrival_s: np.ndarray, service_s: np.ndarray, servers: int,
-                     background: Background | None) -> np.ndarray:
+                     background: Background | None, hold_fraction: float = 1.0) -> np.ndarray:
     """Latency of each request when ``background`` work (instants, durations: jobs that hold
     a server but are not requests, e.g. ksgxd's reclaim sessions) joins the queue too; each
-    background job queues behind the requests that arrived at or before its instant."""
+    background job queues behind the requests that arrived at or before its instant. A
+    request holds its server for ``hold_fraction`` of its service time (the rest, e.g. a
+    blocking OCALL's host time, it spends without a vCPU) and leaves after all of it."""
+    hold = service_s * hold_fraction if hold_fraction != 1.0 else service_s
     if background is None or not len(background[0]):
-        return replay_latency(arrival_s, service_s, servers)
-    times = np.concatenate([arrival_s, background[0]])
-    order = np.argsort(times, kind="stable")
-    lat = replay_latency(times[order], np.concatenate([service_s, background[1]])[order],
-                         servers)
-    out = np.empty(len(times))
-    out[order] = lat
-    return out[: len(arrival_s)]
+        lat = replay_latency(arrival_s, hold, servers)
+    else:
+        times = np.concatenate([arrival_s, background[0]])
+        order = np.argsort(times, kind="stable")
+        merged = replay_latency(times[order], np.concatenate([hold, background[1]])[order],
+                                servers)
+        out = np.empty(len(times))
+        out[order] = merged
+        lat = out[: len(arrival_s)]
+    return lat if hold is service_s else lat - hold + service_s
 
 
 def _percentile(latency: np.ndarray, percentile: float) -> float:
@@ -78,7 +87,7 @@ def _percentile(latency: np.ndarray, percentile: float) -> float:
 
 def replay_servers(arrival_s: np.ndarray, service_s: np.ndarray, latency_s: np.ndarray,
                    max_servers: int, background: Background | None = None,
-                   mask: np.ndarray | None = None) -> int:
+                   mask: np.ndarray | None = None, hold_fraction: float = 1.0) -> int:
     """The server count (1..``max_servers``) whose replay best reproduces the measured
     latencies (of the requests in ``mask``, default all); among counts within 1 % of the
     mean latency of the best fit, the largest (at a light load every count above the peak
@@ -89,44 +98,86 @@ def replay_servers(arrival_s: np.ndarray, service_s: np.ndarray, latency_s: np.n
     measured = latency_s[mask]
     scale = float(np.mean(measured)) if measured.size else 0.0
     for c in range(1, max(1, max_servers) + 1):
-        rep = _request_latency(arrival_s, service_s, c, background)[mask]
+        rep = _request_latency(arrival_s, service_s, c, background, hold_fraction)[mask]
         errors.append(float(np.mean(np.abs(rep - measured))) if measured.size else 0.0)
     best = min(errors)
     return max(c for c, e in enumerate(errors, start=1) if e <= best + 0.01 * scale)
 
 
+def _replayed(arrival_s: np.ndarray, service_s: np.ndarray, window_s: tuple[float, float],
+              servers: int, percentile: float, multiple: float, background: Background | None,
+              hold_fraction: float) -> tuple[float, float]:
+    """(percentile, departures / arrivals) of the measured window replayed at ``multiple``
+    times the load, as the simulator's metrics count them."""
+    w0, w1 = window_s[0] / multiple, window_s[1] / multiple
+    arrival = arrival_s / multiple
+    if background is not None:
+        background = (background[0] / multiple, background[1])
+    end = arrival + _request_latency(arrival, service_s, servers, background, hold_fraction)
+    measured = (arrival >= w0) & (arrival < w1)
+    done = measured & (end <= w1)
+    if not done.any():
+        return math.inf, 0.0
+    departures = int(((end >= w0) & (end <= w1)).sum())
+    return (_percentile(end[done] - arrival[done], percentile),
+            departures / max(1, int(measured.sum())))
+
+
 def replay_meets(arrival_s: np.ndarray, service_s: np.ndarray, window_s: tuple[float, float],
                  servers: int, percentile: float, bound_s: float, sustain: float,
-                 multiple: float, background: Background | None = None) -> bool:
+                 multiple: float, background: Background | None = None,
+                 hold_fraction: float = 1.0) -> bool:
     """Whether the run at ``multiple`` times the load meets the objective as the simulator's
     metrics judge it: the percentile over the requests that arrived in the measured window
     and finished before the run ends is within ``bound_s``, and the departures in the window
     are at least ``sustain`` of its arrivals (the window and the arrivals scale by
     ``1 / multiple``)."""
-    w0, w1 = window_s[0] / multiple, window_s[1] / multiple
-    arrival = arrival_s / multiple
-    if background is not None:
-        background = (background[0] / multiple, background[1])
-    end = arrival + _request_latency(arrival, service_s, servers, background)
-    measured = (arrival >= w0) & (arrival < w1)
-    done = measured & (end <= w1)
-    if not done.any():
-        return False
-    departures = int(((end >= w0) & (end <= w1)).sum())
-    return (departures >= sustain * int(measured.sum())
-            and _percentile(end[done] - arrival[done], percentile) <= bound_s)
+    pct, kept = _replayed(arrival_s, service_s, window_s, servers, percentile, multiple,
+                          background, hold_fraction)
+    return kept >= sustain and pct <= bound_s
+
+
+def replay_calibration(arrival_s: np.ndarray, service_s: np.ndarray,
+                       window_s: tuple[float, float], servers: int, percentile: float,
+                       measured_s: float, *, background: Background | None = None,
+                       hold_fraction: float = 1.0, max_correction: float = 1.25) -> float:
+    """The load multiple at which the replay's percentile equals the run's own
+    (``measured_s``): 1 when the replay reproduces the run; when the run queues (its
+    percentile at least twice the replay's at half the load) and the replay does not
+    reproduce it (service times that grow with the load, reclaim sessions placed
+    approximately), the ratio by which the replay's load axis is off, within
+    [1 / ``max_correction``, ``max_correction``]; 1 when the run hardly queues (the
+    percentile is then flat in the load and says nothing)."""
+    def pct(k: float) -> float:
+        return _replayed(arrival_s, service_s, window_s, servers, percentile, k, background,
+                         hold_fraction)[0]
+
+    if not (math.isfinite(measured_s) and measured_s >= 2.0 * pct(0.5)):
+        return 1.0
+    lo, hi = 1.0 / max_correction, max_correction
+    if pct(lo) >= measured_s:
+        return lo
+    if pct(hi) <= measured_s:
+        return hi
+    while hi - lo > 1e-3 * lo:
+        mid = 0.5 * (lo + hi)
+        if pct(mid) <= measured_s:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def replay_capacity(arrival_s: np.ndarray, service_s: np.ndarray, window_s: tuple[float, float],
                     servers: int, percentile: float, bound_s: float, sustain: float, *,
-                    background: Background | None = None, max_multiple: float = 64.0,
-                    rel_tol: float = 1e-3) -> float:
+                    background: Background | None = None, hold_fraction: float = 1.0,
+                    max_multiple: float = 64.0, rel_tol: float = 1e-3) -> float:
     """The highest load multiple ``k`` at which the replay meets the objective
     (:func:`replay_meets`), by doubling or halving from 1 and then bisecting to ``rel_tol``:
     0 when it fails at 1/1000 of the load, ``max_multiple`` when it meets up to there."""
     def meets(k: float) -> bool:
         return replay_meets(arrival_s, service_s, window_s, servers, percentile, bound_s,
-                            sustain, k, background)
+                            sustain, k, background, hold_fraction)
 
     lo, hi = 1.0, 1.0
     if meets(1.0):

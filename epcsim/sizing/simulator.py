@@ -36,7 +36,7 @@ from epcsim.model.run_costs import run_costs
 from epcsim.reference.catalog import VmSize
 from epcsim.scenario import Scenario
 from epcsim.sizing import apply_variant, latency_key
-from epcsim.sizing.replay import replay_capacity, replay_servers
+from epcsim.sizing.replay import REPLAY_VERSION, replay_calibration, replay_capacity, replay_servers
 from epcsim.sizing.slo import SUSTAIN_FRACTION
 from epcsim.study.configure import model_config, working_set_bytes
 from epcsim.study.task import RunOutcome
@@ -149,17 +149,36 @@ class SimulatorEvaluator:
         if done.sum() < 2 or not measured.any():
             return {}
         service = np.where(done, end - start, np.median((end - start)[done]))
-        limit = config.vm.vcpus
+        vcpus = config.vm.vcpus
         threads = sum(e.threads for e in config.enclaves)
-        if threads:
-            limit = min(limit, threads)
+        hold = 1.0
+        if threads and threads <= vcpus:
+            limit = threads  # the TCS slots, held from start to end, bound the concurrency
+        else:
+            # The vCPUs bound it; an operation holds one for less than its service time when
+            # it releases it (blocking OCALLs): the ratio of the run's vCPU time for
+            # operations (ksgxd's excluded) to their summed service times.
+            limit = vcpus
+            sel = done & measured
+            held_s = float((end - start)[sel].sum()) / (window[1] - window[0])
+            ops_vcpu = (metrics.get("vcpu_utilisation", math.nan) * vcpus
+                        - metrics.get("ksgxd_utilisation", 0.0))
+            if held_s > 0 and math.isfinite(ops_vcpu) and ops_vcpu > 0:
+                hold = min(1.0, ops_vcpu / held_s)
         background = self._reclaim_sessions(a["faults"][live], arrival, config, metrics)
         servers = replay_servers(arrival, service, a["latency_s"][live], limit, background,
-                                 done & measured)
+                                 done & measured, hold)
         k = replay_capacity(arrival, service, window, servers, self.latency_percentile,
-                            bound_s, SUSTAIN_FRACTION,
-                            background=background)
-        return {"replay_servers": float(servers), "replay_capacity_ops_s": k * load_ops_s}
+                            bound_s, SUSTAIN_FRACTION, background=background,
+                            hold_fraction=hold)
+        scale = 1.0
+        if 0.8 <= k <= 1.25:  # near the capacity: correct the replay's load axis by the run
+            own = metrics.get(latency_key(self.latency_percentile), math.nan)
+            scale = replay_calibration(arrival, service, window, servers,
+                                       self.latency_percentile, own, background=background,
+                                       hold_fraction=hold)
+        return {"replay_servers": float(servers), "replay_hold_fraction": hold,
+                "replay_load_scale": scale, "replay_capacity_ops_s": k / scale * load_ops_s}
 
     def _infeasible(self, why: str) -> dict[str, float]:
         nan = math.nan
@@ -188,7 +207,7 @@ def evaluator_settings(evaluator: SimulatorEvaluator) -> dict[str, Any]:
     return {"latency_percentile": evaluator.latency_percentile,
             "measured_ops": evaluator.measured_ops, "warmup_ops": evaluator.warmup_ops,
             "min_measure_s": evaluator.min_measure_s,
-            "latency_bound_s": evaluator.latency_bound_s}
+            "latency_bound_s": evaluator.latency_bound_s, "replay": REPLAY_VERSION}
 
 
 def rebuild(scenario: Scenario, settings: dict[str, Any]) -> SimulatorEvaluator:

@@ -15,9 +15,12 @@ between them is used. This assumes that a run's service times change little with
 near the capacity: exact for compute, memory and transitions with common random numbers
 (the simulator's arrivals at ``k`` times the load are its arrivals divided by ``k``), a
 guess for EPC paging, whose reclaim sessions are replayed as background work at the run's
-own cost per eviction. After three local rounds in a row that did not close the bracket,
-the search bisects it. The bracket reported is always two evaluated loads, the lower meeting
-the objective and the upper failing it, at most ``rel_tol`` apart.
+own cost per eviction. Runs far past the bound (``OVERLOADED_BOUNDS``) take no part in a
+secant. A replay that keeps pointing at an end of the bracket already evaluated moves that
+end by ``0.95 rel_tol``, then 2, 4, 8 x as far; after four local rounds in a row that did
+not close the bracket, the search bisects it. The bracket reported is always
+two evaluated loads, the lower meeting the objective and the upper failing it, at most
+``rel_tol`` apart.
 
 Without replays (an evaluator that does not report them, e.g. the tests' analytic ones), it
 brackets around the analytic guess and places two loads ``rel_tol`` apart around the
@@ -305,6 +308,10 @@ def legacy_capacity_steps(vm: VmSize, slo: Slo, variant: Mapping[str, Any] | Non
     return _cap(vm, lo, True, lower_bound, name, reason, lo_metrics, lo, hi, pr.count)
 
 
+#: Runs whose latency percentile is past this many times the bound take no part in the
+#: replayed guess's secant.
+OVERLOADED_BOUNDS = 4.0
+
 #: Half-width of the first bracket around the capacity guess, relative to the guess.
 BRACKET_HALF_WIDTH = 0.1
 
@@ -467,26 +474,34 @@ def capacity_steps(vm: VmSize, slo: Slo, variant: Mapping[str, Any] | None = Non
             yield from probe([clamp(min(centre, hi) * (1 - BRACKET_HALF_WIDTH))])
     growth = 2.0
     misses = 0  # rounds in a row whose two loads fell on the same side of the capacity
+    crawl = 0  # replayed single steps in a row that did not close the bracket
     while True:
         if lo > 0.0 and math.isfinite(hi) and hi - lo <= rel_tol * lo:
             break
-        replayed = replay_guess(runs)
+        # Runs far past the bound replay poorly (their service times carry the overload's
+        # paging contention): no secant through them.
+        sane = [x for x, m in runs
+                if m.get(slo.latency_metric, math.inf) <= OVERLOADED_BOUNDS * slo.latency_bound_s]
+        replayed = replay_guess(runs, secant_loads=sane)
         if (replayed is not None and not (math.isinf(hi) and lo >= ceiling_ops_s)
                 and not (lo == 0.0 and (_service_bound(hi_m, hi, slo)
                                         or hi <= floor_ops_s))):
             g = clamp(replayed)
             far = min(abs(math.log(g / x)) for x, _ in runs) > LOCAL_REPLAY
-            if misses >= 3 and lo > 0.0 and math.isfinite(hi):
+            if misses >= 4 and lo > 0.0 and math.isfinite(hi):
                 loads = [0.5 * (lo + hi)]  # the replays keep missing: bisect
             elif lo < g < hi and far:
                 loads = [g]  # far from every run: evaluate it, and replay it in turn
             else:
-                loads = [clamp(x) for x in replay_loads(g, lo, hi, rel_tol)]
+                loads = [clamp(x) for x in replay_loads(g, lo, hi, rel_tol, 2.0 ** crawl)]
             loads = [x for x in loads if lo < x < hi]
             if loads:
                 yield from probe(loads)
                 closed = lo > 0.0 and math.isfinite(hi) and hi - lo <= rel_tol * lo
                 misses = 0 if closed or far else misses + 1
+                # One load in a row at the same end that did not close the bracket: the
+                # replay is biased to that side, so the next step there is twice as long.
+                crawl = crawl + 1 if len(loads) == 1 and not closed and not far else 0
                 continue
         if math.isinf(hi):  # every load so far meets: go up
             if lo >= ceiling_ops_s:

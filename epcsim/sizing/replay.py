@@ -214,34 +214,45 @@ PAIR_HALF_WIDTH = 0.47
 LOCAL_REPLAY = 0.1
 
 
-def replay_guess(runs: list[tuple[float, Mapping[str, float]]]) -> float | None:
+def replay_guess(runs: list[tuple[float, Mapping[str, float]]],
+                 secant_loads: list[float] | None = None) -> float | None:
     """The capacity the replays of the runs point at: the replayed capacity of the run whose
     load is nearest its own replay (the most local extrapolation); when two runs' replays
     point to opposite sides of their loads (and lie within a factor 2 of each other), the
     secant's fixed point ``replay(x) = x`` between them (paging makes service times grow
-    with the load, so a replay from below overshoots and one from above undershoots)."""
+    with the load, so a replay from below overshoots and one from above undershoots); only
+    through runs whose loads are in ``secant_loads`` when given."""
     pts = [(x, float(m[REPLAY_KEY])) for x, m in runs
            if math.isfinite(m.get(REPLAY_KEY, math.nan)) and m.get(REPLAY_KEY, 0.0) > 0]
     if not pts:
         return None
     pts.sort(key=lambda p: (abs(math.log(p[1] / p[0])), p[0]))
     (x1, r1) = pts[0]
+    if secant_loads is not None and x1 not in secant_loads:
+        return r1
     for x2, r2 in pts[1:]:
+        if secant_loads is not None and x2 not in secant_loads:
+            continue
         f1, f2 = r1 - x1, r2 - x2
         if f1 * f2 < 0 and 0.5 < x2 / x1 < 2.0:
             return x1 - f1 * (x2 - x1) / (f2 - f1)
     return r1
 
 
-def replay_loads(guess: float, lo: float, hi: float, rel_tol: float) -> list[float]:
+def replay_loads(guess: float, lo: float, hi: float, rel_tol: float, stretch: float = 1.0
+                 ) -> list[float]:
     """The loads to evaluate next around a replayed ``guess`` inside the bracket (lo, hi):
     one load when the guess is within ``rel_tol`` of an end already evaluated (it closes the
-    bracket if the guess is right), else a pair ``2 x PAIR_HALF_WIDTH x rel_tol`` apart."""
+    bracket if the guess is right; ``stretch`` times further when the replays have missed
+    before, so a replay biased to one side does not crawl by ``rel_tol``), else a pair
+    ``2 x PAIR_HALF_WIDTH x rel_tol`` apart."""
     if lo > 0 and guess <= lo * (1 + rel_tol):
-        x = lo * (1 + 0.95 * rel_tol)
+        x = lo * (1 + 0.95 * rel_tol * stretch)
+        x = x if x < hi else lo * (1 + 0.95 * rel_tol)
         return [x] if x < hi else []
     if math.isfinite(hi) and guess >= hi / (1 + rel_tol):
-        x = hi / (1 + 0.95 * rel_tol)
+        x = hi / (1 + 0.95 * rel_tol * stretch)
+        x = x if x > lo else hi / (1 + 0.95 * rel_tol)
         return [x] if x > lo else []
     pair = [guess * (1 - PAIR_HALF_WIDTH * rel_tol), guess * (1 + PAIR_HALF_WIDTH * rel_tol)]
     return [x for x in pair if lo < x < hi]

@@ -18,8 +18,11 @@ guess for EPC paging, whose reclaim sessions are replayed as background work at 
 own cost per eviction. Runs far past the bound (``OVERLOADED_BOUNDS``) take no part in a
 secant. A replay that keeps pointing at an end of the bracket already evaluated moves that
 end by ``0.95 rel_tol``, then 2, 4, 8 x as far; after four local rounds in a row that did
-not close the bracket, the search bisects it. The bracket reported is always
-two evaluated loads, the lower meeting the objective and the upper failing it, at most
+not close the bracket, the search bisects it. When a load at which the VM
+count changes (``target / ((1 - headroom) n)``) lies inside the final bracket, it is
+evaluated too, so the count does not depend on where in the bracket the search stopped
+(the earlier search leaves that to chance). The bracket reported is always two evaluated
+loads, the lower meeting the objective and the upper failing it, at most
 ``rel_tol`` apart.
 
 Without replays (an evaluator that does not report them, e.g. the tests' analytic ones), it
@@ -535,6 +538,13 @@ def capacity_steps(vm: VmSize, slo: Slo, variant: Mapping[str, Any] | None = Non
             yield from probe([x - eps, x + eps])
             moved_lo, moved_hi = lo != before[0], hi != before[1]
             misses = misses + 1 if moved_lo != moved_hi else 0
+    # The VM count changes where the capacity crosses target / ((1 - headroom) n): when one
+    # such load lies inside the bracket, evaluate it, so the count does not hang on where
+    # in the bracket the search happened to stop.
+    for n in range(1, 65):
+        threshold = target / ((1.0 - slo.headroom_fraction) * n) * (1 + 1e-9)
+        if lo < threshold < hi:
+            yield from probe([threshold])
     name, reason = binding_resource(lo_m, vm)
     return _cap(vm, lo, True, False, name, reason, lo_m, lo, hi, pr.count)
 

@@ -32,7 +32,7 @@ import numpy as np
 
 #: The replay's version, part of the evaluation store's namespace: stored evaluations carry
 #: the replayed capacity of the replay that computed them.
-REPLAY_VERSION = 1
+REPLAY_VERSION = 2
 
 
 def replay_latency(arrival_s: np.ndarray, service_s: np.ndarray, servers: int) -> np.ndarray:

@@ -165,7 +165,10 @@ class SimulatorEvaluator:
                         - metrics.get("ksgxd_utilisation", 0.0))
             if held_s > 0 and math.isfinite(ops_vcpu) and ops_vcpu > 0:
                 hold = min(1.0, ops_vcpu / held_s)
-        background = self._reclaim_sessions(a["faults"][live], arrival, config, metrics)
+        # ksgxd takes a vCPU: it competes with the operations when the vCPUs bound them (or
+        # are as many as the TCS slots); with fewer TCS slots than vCPUs it runs beside them.
+        background = (None if threads and threads < vcpus else
+                      self._reclaim_sessions(a["faults"][live], arrival, config, metrics))
         servers = replay_servers(arrival, service, a["latency_s"][live], limit, background,
                                  done & measured, hold)
         k = replay_capacity(arrival, service, window, servers, self.latency_percentile,

@@ -239,3 +239,15 @@ def test_simulator_replay_is_exact_on_a_cpu_bound_size() -> None:
     assert capacity > 10 * slo.target_load_ops_s
     assert _meets(ev(vm, capacity, {}), capacity, slo)
     assert not _meets(ev(vm, 1.02 * capacity, {}), 1.02 * capacity, slo)
+
+
+def test_search_stops_when_the_replays_say_no_load_meets_the_bound() -> None:
+    # Service times whose own p99 (about 3.3 x 3 ms) exceeds the 5 ms bound: the first two
+    # failing runs' replays both give 0, and the search stops there.
+    vm = get_vm("DC2s_v2")
+    slo = Slo(target_load_ops_s=200.0, latency_bound_s=5e-3)
+    ev = QueueEvaluator(3e-3)
+    old = capacity_search(ev, vm, slo, analytic=False)
+    new = capacity_search(ev, vm, slo)
+    assert not old.meets_at_any_load and not new.meets_at_any_load
+    assert new.evaluations == 2 < old.evaluations

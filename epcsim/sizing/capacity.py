@@ -18,12 +18,13 @@ guess for EPC paging, whose reclaim sessions are replayed as background work at 
 own cost per eviction. Runs far past the bound (``OVERLOADED_BOUNDS``) take no part in a
 secant. A replay that keeps pointing at an end of the bracket already evaluated moves that
 end by ``0.95 rel_tol``, then 2, 4, 8 x as far; after four local rounds in a row that did
-not close the bracket, the search bisects it. When a load at which the VM
-count changes (``target / ((1 - headroom) n)``) lies inside the final bracket, it is
-evaluated too, so the count does not depend on where in the bracket the search stopped
-(the earlier search leaves that to chance). The bracket reported is always two evaluated
-loads, the lower meeting the objective and the upper failing it, at most
-``rel_tol`` apart.
+not close the bracket, the search bisects it. When every load fails and the replays of the
+lowest and of one at least twice as high both say that no load meets the bound (their
+service times alone exceed it), the size cannot meet the objective. When a load at which
+the VM count changes (``target / ((1 - headroom) n)``) lies inside the final bracket, it is
+evaluated too, so the count does not depend on where in the bracket the search stopped (the
+earlier search leaves that to chance). The bracket reported is always two evaluated loads,
+the lower meeting the objective and the upper failing it, at most ``rel_tol`` apart.
 
 Without replays (an evaluator that does not report them, e.g. the tests' analytic ones), it
 brackets around the analytic guess and places two loads ``rel_tol`` apart around the
@@ -44,7 +45,7 @@ from epcsim.errors import EpcsimError
 from epcsim.reference.catalog import HOURS_PER_MONTH, VmSize
 from epcsim.sizing.analytic import estimate_capacity
 from epcsim.sizing.evaluator import CachedEvaluator
-from epcsim.sizing.replay import LOCAL_REPLAY, replay_guess, replay_loads
+from epcsim.sizing.replay import LOCAL_REPLAY, REPLAY_KEY, replay_guess, replay_loads
 from epcsim.sizing.slo import (
     BIND_CONFIG,
     BIND_EPC,
@@ -407,6 +408,14 @@ def _guess(points: list[tuple[float, float]], goal: float) -> float | None:
     return None
 
 
+def _replays_service_bound(runs: list[tuple[float, Mapping[str, float]]], hi: float) -> bool:
+    """True when the replays of the lowest failing run and of one at least twice its load
+    both say that no load meets the objective (their requests' service times alone exceed
+    the bound: replayed capacity 0), so that evaluating lower loads would not help."""
+    zero = [x for x, m in runs if m.get(REPLAY_KEY, math.nan) == 0.0]
+    return hi in zero and any(x >= 2.0 * hi for x in zero)
+
+
 def capacity_steps(vm: VmSize, slo: Slo, variant: Mapping[str, Any] | None = None, *,
                    rel_tol: float = DEFAULT_REL_TOL, start_ops_s: float | None = None,
                    estimate: tuple[Mapping[str, float], float] | None = None,
@@ -515,7 +524,8 @@ def capacity_steps(vm: VmSize, slo: Slo, variant: Mapping[str, Any] | None = Non
             growth = min(growth * 2.0, 8.0)
             yield from probe([clamp(nxt)])
         elif lo == 0.0:  # every load so far fails: go down, unless no load can help
-            if _service_bound(hi_m, hi, slo) or hi <= floor_ops_s:
+            if (_service_bound(hi_m, hi, slo) or hi <= floor_ops_s
+                    or _replays_service_bound(runs, hi)):
                 return pr.cannot_meet(hi, hi_m)
             est = estimate_capacity(hi_m, hi, slo) if hi_m else None
             nxt = (est * (1 - BRACKET_HALF_WIDTH) if est is not None and est < hi

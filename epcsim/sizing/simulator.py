@@ -19,6 +19,13 @@ of page touches per evaluation (``touch_budget``, default 4 million), with at le
 ``min_measured_ops`` (200) measured operations. Every evaluation uses the
 scenario's root seed and replication 0 (common random numbers), so the latency is a smooth
 function of load and the bisection sees a consistent ordering.
+
+Replay. Given the SLO's bound (``latency_bound_s``), each evaluation also replays its own
+requests at other loads (:mod:`epcsim.sizing.replay`) and adds plain floats the capacity
+search starts from: ``replay_capacity_ops_s``, ``replay_servers``,
+``replay_hold_fraction`` and ``replay_load_scale`` (see ``_replay``). The bound and the
+replay's version are part of the evaluator's settings, hence of the evaluation store's
+namespace.
 """
 
 from __future__ import annotations

@@ -1,17 +1,37 @@
 """Capacity of one VM size under the SLO: the binding resource of an evaluation and the
 search for the highest load that meets the objective.
 
-The search (:func:`capacity_steps`) starts from a guess of the capacity: the capacity of the
-same size before a change (a warm start), or the analytic estimate of
-:mod:`epcsim.sizing.analytic` from metrics at a known load (the study's own run of the size,
-or a first evaluation at the target load). It evaluates two loads 10 % either side of the
-guess together, widens the bracket if both meet or both fail (extrapolating the inverse of
-the latency percentile, which is linear in the load for M/M/1 and nearly so near saturation
-for M/M/c), then places two loads ``rel_tol`` apart around the interpolated crossing; when
-they straddle it the bracket is inside the tolerance and the search stops. Each round's
-loads are one batch, evaluated in parallel when the evaluator can. With ``analytic=False``
-the search is the earlier one (:func:`legacy_capacity_steps`: double or halve from the
-target, then bisect), kept to measure the difference.
+The search (:func:`capacity_steps`) evaluates one load first: the capacity of the same size
+before a change (a warm start), else the analytic estimate of :mod:`epcsim.sizing.analytic`
+from the study's own run of the size, else the target load. When the evaluator replays its
+runs (the simulator's does: :mod:`epcsim.sizing.replay`, metric ``replay_capacity_ops_s``,
+the highest load at which the run's own requests, replayed in a first-come-first-served
+queue at other loads, still meet the objective), the search then works from the replayed
+capacity: a replay far (more than ``LOCAL_REPLAY``) from every evaluated load is evaluated
+alone, and replayed in turn; a local one is straddled by two loads ``0.94 rel_tol`` apart,
+or by one load just inside the bracket when it lies within ``rel_tol`` of an evaluated end;
+when two runs' replays point to opposite sides of their loads, the secant's fixed point
+between them is used. This assumes that a run's service times change little with the load
+near the capacity: exact for compute, memory and transitions with common random numbers
+(the simulator's arrivals at ``k`` times the load are its arrivals divided by ``k``), a
+guess for EPC paging, whose reclaim sessions are replayed as background work at the run's
+own cost per eviction. Runs far past the bound (``OVERLOADED_BOUNDS``) take no part in a
+secant. A replay that keeps pointing at an end of the bracket already evaluated moves that
+end by ``0.95 rel_tol``, then 2, 4, 8 x as far; after four local rounds in a row that did
+not close the bracket, the search bisects it. When every load fails and the replays of the
+lowest and of one at least twice as high both say that no load meets the bound (their
+service times alone exceed it), the size cannot meet the objective. When a load at which
+the VM count changes (``target / ((1 - headroom) n)``) lies inside the final bracket, it is
+evaluated too, so the count does not depend on where in the bracket the search stopped (the
+earlier search leaves that to chance). The bracket reported is always two evaluated loads,
+the lower meeting the objective and the upper failing it, at most ``rel_tol`` apart.
+
+Without replays (an evaluator that does not report them, e.g. the tests' analytic ones), it
+brackets around the analytic guess and places two loads ``rel_tol`` apart around the
+crossing interpolated with a waiting-time model, as before. With ``analytic=False`` the
+search is the earlier one (:func:`legacy_capacity_steps`: double or halve from the target,
+then bisect), kept to measure the difference. Each round's loads are one batch, evaluated
+in parallel when the evaluator can.
 """
 from __future__ import annotations
 
@@ -25,6 +45,7 @@ from epcsim.errors import EpcsimError
 from epcsim.reference.catalog import HOURS_PER_MONTH, VmSize
 from epcsim.sizing.analytic import estimate_capacity
 from epcsim.sizing.evaluator import CachedEvaluator
+from epcsim.sizing.replay import LOCAL_REPLAY, REPLAY_KEY, replay_guess, replay_loads
 from epcsim.sizing.slo import (
     BIND_CONFIG,
     BIND_EPC,
@@ -291,6 +312,10 @@ def legacy_capacity_steps(vm: VmSize, slo: Slo, variant: Mapping[str, Any] | Non
     return _cap(vm, lo, True, lower_bound, name, reason, lo_metrics, lo, hi, pr.count)
 
 
+#: Runs whose latency percentile is past this many times the bound take no part in the
+#: replayed guess's secant.
+OVERLOADED_BOUNDS = 4.0
+
 #: Half-width of the first bracket around the capacity guess, relative to the guess.
 BRACKET_HALF_WIDTH = 0.1
 
@@ -383,6 +408,14 @@ def _guess(points: list[tuple[float, float]], goal: float) -> float | None:
     return None
 
 
+def _replays_service_bound(runs: list[tuple[float, Mapping[str, float]]], hi: float) -> bool:
+    """True when the replays of the lowest failing run and of one at least twice its load
+    both say that no load meets the objective (their requests' service times alone exceed
+    the bound: replayed capacity 0), so that evaluating lower loads would not help."""
+    zero = [x for x, m in runs if m.get(REPLAY_KEY, math.nan) == 0.0]
+    return hi in zero and any(x >= 2.0 * hi for x in zero)
+
+
 def capacity_steps(vm: VmSize, slo: Slo, variant: Mapping[str, Any] | None = None, *,
                    rel_tol: float = DEFAULT_REL_TOL, start_ops_s: float | None = None,
                    estimate: tuple[Mapping[str, float], float] | None = None,
@@ -434,29 +467,54 @@ def capacity_steps(vm: VmSize, slo: Slo, variant: Mapping[str, Any] | None = Non
         centre = float(start_ops_s)
     elif estimate is not None:
         centre = estimate_capacity(estimate[0], estimate[1], slo)
-    if centre is None:
-        yield from probe([target])
-        if pr.errors:
-            return pr.config_failure(target)
-        if lo == 0.0 and (_service_bound(hi_m, target, slo) or target <= floor_ops_s):
-            return pr.cannot_meet(hi, hi_m)
-        first = lo_m or hi_m
-        guess = estimate_capacity(first, target, slo)
-        centre = guess if guess is not None else (2.0 * target if lo else 0.5 * target)
-        # The target is one end of the bracket already: one load beyond the guess closes it.
+    first = clamp(centre) if centre is not None else target
+    yield from probe([first])
+    if pr.errors:
+        return pr.config_failure(first)
+    if lo == 0.0 and (_service_bound(hi_m, first, slo) or first <= floor_ops_s):
+        return pr.cannot_meet(hi, hi_m)
+    if replay_guess(runs) is None:
+        # No replay from the evaluator: bracket around the analytic guess from this run.
+        first_m = lo_m or hi_m
+        guess = estimate_capacity(first_m, first, slo) if first_m else None
+        if centre is None or guess is not None:
+            centre = guess if guess is not None else (2.0 * first if lo else 0.5 * first)
+        # The first load is one end of the bracket already: one load beyond the guess.
         if lo:
             yield from probe([clamp(max(centre, lo) * (1 + BRACKET_HALF_WIDTH))])
         else:
             yield from probe([clamp(min(centre, hi) * (1 - BRACKET_HALF_WIDTH))])
-    else:
-        centre = clamp(centre)
-        yield from probe([clamp(centre * (1 - BRACKET_HALF_WIDTH)),
-                          clamp(centre * (1 + BRACKET_HALF_WIDTH))])
-        if pr.errors and not lo_m and not hi_m:
-            return pr.config_failure(centre)
     growth = 2.0
     misses = 0  # rounds in a row whose two loads fell on the same side of the capacity
+    crawl = 0  # replayed single steps in a row that did not close the bracket
     while True:
+        if lo > 0.0 and math.isfinite(hi) and hi - lo <= rel_tol * lo:
+            break
+        # Runs far past the bound replay poorly (their service times carry the overload's
+        # paging contention): no secant through them.
+        sane = [x for x, m in runs
+                if m.get(slo.latency_metric, math.inf) <= OVERLOADED_BOUNDS * slo.latency_bound_s]
+        replayed = replay_guess(runs, secant_loads=sane)
+        if (replayed is not None and not (math.isinf(hi) and lo >= ceiling_ops_s)
+                and not (lo == 0.0 and (_service_bound(hi_m, hi, slo)
+                                        or hi <= floor_ops_s))):
+            g = clamp(replayed)
+            far = min(abs(math.log(g / x)) for x, _ in runs) > LOCAL_REPLAY
+            if misses >= 4 and lo > 0.0 and math.isfinite(hi):
+                loads = [0.5 * (lo + hi)]  # the replays keep missing: bisect
+            elif lo < g < hi and far:
+                loads = [g]  # far from every run: evaluate it, and replay it in turn
+            else:
+                loads = [clamp(x) for x in replay_loads(g, lo, hi, rel_tol, 2.0 ** crawl)]
+            loads = [x for x in loads if lo < x < hi]
+            if loads:
+                yield from probe(loads)
+                closed = lo > 0.0 and math.isfinite(hi) and hi - lo <= rel_tol * lo
+                misses = 0 if closed or far else misses + 1
+                # One load in a row at the same end that did not close the bracket: the
+                # replay is biased to that side, so the next step there is twice as long.
+                crawl = crawl + 1 if len(loads) == 1 and not closed and not far else 0
+                continue
         if math.isinf(hi):  # every load so far meets: go up
             if lo >= ceiling_ops_s:
                 name, reason = binding_resource(lo_m, vm)
@@ -466,7 +524,8 @@ def capacity_steps(vm: VmSize, slo: Slo, variant: Mapping[str, Any] | None = Non
             growth = min(growth * 2.0, 8.0)
             yield from probe([clamp(nxt)])
         elif lo == 0.0:  # every load so far fails: go down, unless no load can help
-            if _service_bound(hi_m, hi, slo) or hi <= floor_ops_s:
+            if (_service_bound(hi_m, hi, slo) or hi <= floor_ops_s
+                    or _replays_service_bound(runs, hi)):
                 return pr.cannot_meet(hi, hi_m)
             est = estimate_capacity(hi_m, hi, slo) if hi_m else None
             nxt = (est * (1 - BRACKET_HALF_WIDTH) if est is not None and est < hi
@@ -489,6 +548,13 @@ def capacity_steps(vm: VmSize, slo: Slo, variant: Mapping[str, Any] | None = Non
             yield from probe([x - eps, x + eps])
             moved_lo, moved_hi = lo != before[0], hi != before[1]
             misses = misses + 1 if moved_lo != moved_hi else 0
+    # The VM count changes where the capacity crosses target / ((1 - headroom) n): when one
+    # such load lies inside the bracket, evaluate it, so the count does not hang on where
+    # in the bracket the search happened to stop.
+    for n in range(1, 65):
+        threshold = target / ((1.0 - slo.headroom_fraction) * n) * (1 + 1e-9)
+        if lo < threshold < hi:
+            yield from probe([threshold])
     name, reason = binding_resource(lo_m, vm)
     return _cap(vm, lo, True, False, name, reason, lo_m, lo, hi, pr.count)
 

@@ -88,7 +88,8 @@ def simulator_cache(scenario: Scenario, slo: Any, *, measured_ops: int, workers:
 
     evaluator = SimulatorEvaluator(scenario, reference_load_ops_s=slo.target_load_ops_s,
                                    latency_percentile=slo.latency_percentile,
-                                   measured_ops=measured_ops)
+                                   measured_ops=measured_ops,
+                                   latency_bound_s=slo.latency_bound_s)
     settings = evaluator_settings(evaluator)
     # Everything an evaluation depends on besides (VM size, load, variant): the resolved
     # scenario, the evaluator's run lengths and the epcsim version.

@@ -19,6 +19,13 @@ of page touches per evaluation (``touch_budget``, default 4 million), with at le
 ``min_measured_ops`` (200) measured operations. Every evaluation uses the
 scenario's root seed and replication 0 (common random numbers), so the latency is a smooth
 function of load and the bisection sees a consistent ordering.
+
+Replay. Given the SLO's bound (``latency_bound_s``), each evaluation also replays its own
+requests at other loads (:mod:`epcsim.sizing.replay`) and adds plain floats the capacity
+search starts from: ``replay_capacity_ops_s``, ``replay_servers``,
+``replay_hold_fraction`` and ``replay_load_scale`` (see ``_replay``). The bound and the
+replay's version are part of the evaluator's settings, hence of the evaluation store's
+namespace.
 """
 
 from __future__ import annotations
@@ -32,9 +39,12 @@ import numpy as np
 
 from epcsim.errors import EpcsimError
 from epcsim.model import simulate
+from epcsim.model.run_costs import run_costs
 from epcsim.reference.catalog import VmSize
 from epcsim.scenario import Scenario
 from epcsim.sizing import apply_variant, latency_key
+from epcsim.sizing.replay import REPLAY_VERSION, replay_calibration, replay_capacity, replay_servers
+from epcsim.sizing.slo import SUSTAIN_FRACTION
 from epcsim.study.configure import model_config, working_set_bytes
 from epcsim.study.task import RunOutcome
 
@@ -63,8 +73,10 @@ class SimulatorEvaluator:
     def __init__(self, scenario: Scenario, *, reference_load_ops_s: float,
                  latency_percentile: float = 99.0, measured_ops: int = 5000,
                  max_warmup_ops: int = 20_000, min_measure_s: float = 1e-3,
-                 touch_budget: float = 4e6, min_measured_ops: int = 200) -> None:
+                 touch_budget: float = 4e6, min_measured_ops: int = 200,
+                 latency_bound_s: float | None = None) -> None:
         self.scenario = scenario
+        self.latency_bound_s = latency_bound_s
         self.latency_percentile = latency_percentile
         per_op = max(1.0, mean_touches_per_op(scenario))
         self.measured_ops = max(min_measured_ops, min(measured_ops,
@@ -107,7 +119,76 @@ class SimulatorEvaluator:
         metrics["working_set_mib"] = working_set_bytes(scn) / 2**20
         metrics["enclave_mib"] = sum(e.size_bytes for e in scn.enclaves) / 2**20
         metrics["arrival_rate_ops_s"] = metrics["ops_arrived"] / measure_s
+        if self.latency_bound_s is not None:
+            metrics.update(self._replay(result.arrays, config, load_ops_s, self.latency_bound_s,
+                                        (warmup_s, warmup_s + measure_s), metrics))
         return metrics
+
+    @staticmethod
+    def _reclaim_sessions(faults: np.ndarray, arrival_s: np.ndarray, config: Any,
+                          metrics: dict[str, float]) -> tuple[np.ndarray, np.ndarray] | None:
+        """ksgxd's reclaim sessions as background work for the replay: ksgxd wakes when the
+        free pages fall below the low watermark and holds a vCPU until the high watermark,
+        so a session starts every ``high - low`` faults (at the request whose faults cross
+        the next multiple) and lasts that many evictions at the run's ksgxd time per
+        eviction."""
+        evictions = metrics.get("epc_evictions_per_s", 0.0)
+        busy = metrics.get("ksgxd_utilisation", 0.0)
+        if not (evictions > 0 and busy > 0 and faults.sum() > 0):
+            return None
+        costs = run_costs(config)
+        pages = max(1, costs.high_watermark_pages - costs.low_watermark_pages)
+        crossed = np.diff(np.concatenate([[0], np.cumsum(faults) // pages]))
+        idx = np.nonzero(crossed)[0]
+        return arrival_s[idx], crossed[idx] * pages * busy / evictions
+
+    def _replay(self, a: dict[str, np.ndarray], config: Any, load_ops_s: float,
+                bound_s: float, window: tuple[float, float], metrics: dict[str, float]
+                ) -> dict[str, float]:
+        """The replayed capacity of this run (:mod:`epcsim.sizing.replay`): its requests in
+        a FCFS queue whose server count is fitted to the run, at the load multiple where the
+        SLO percentile reaches the bound. Plain floats, so the evaluation store keeps them."""
+        live = ~a["dropped"]
+        arrival = a["arrival_s"][live]
+        start, end = a["start_s"][live], a["end_s"][live]
+        measured = a["measured"][live]
+        done = ~np.isnan(end) & ~np.isnan(start)
+        if done.sum() < 2 or not measured.any():
+            return {}
+        service = np.where(done, end - start, np.median((end - start)[done]))
+        vcpus = config.vm.vcpus
+        threads = sum(e.threads for e in config.enclaves)
+        hold = 1.0
+        if threads and threads <= vcpus:
+            limit = threads  # the TCS slots, held from start to end, bound the concurrency
+        else:
+            # The vCPUs bound it; an operation holds one for less than its service time when
+            # it releases it (blocking OCALLs): the ratio of the run's vCPU time for
+            # operations (ksgxd's excluded) to their summed service times.
+            limit = vcpus
+            sel = done & measured
+            held_s = float((end - start)[sel].sum()) / (window[1] - window[0])
+            ops_vcpu = (metrics.get("vcpu_utilisation", math.nan) * vcpus
+                        - metrics.get("ksgxd_utilisation", 0.0))
+            if held_s > 0 and math.isfinite(ops_vcpu) and ops_vcpu > 0:
+                hold = min(1.0, ops_vcpu / held_s)
+        # ksgxd takes a vCPU: it competes with the operations when the vCPUs bound them (or
+        # are as many as the TCS slots); with fewer TCS slots than vCPUs it runs beside them.
+        background = (None if threads and threads < vcpus else
+                      self._reclaim_sessions(a["faults"][live], arrival, config, metrics))
+        servers = replay_servers(arrival, service, a["latency_s"][live], limit, background,
+                                 done & measured, hold)
+        k = replay_capacity(arrival, service, window, servers, self.latency_percentile,
+                            bound_s, SUSTAIN_FRACTION, background=background,
+                            hold_fraction=hold)
+        scale = 1.0
+        if 0.8 <= k <= 1.25:  # near the capacity: correct the replay's load axis by the run
+            own = metrics.get(latency_key(self.latency_percentile), math.nan)
+            scale = replay_calibration(arrival, service, window, servers,
+                                       self.latency_percentile, own, background=background,
+                                       hold_fraction=hold)
+        return {"replay_servers": float(servers), "replay_hold_fraction": hold,
+                "replay_load_scale": scale, "replay_capacity_ops_s": k / scale * load_ops_s}
 
     def _infeasible(self, why: str) -> dict[str, float]:
         nan = math.nan
@@ -135,7 +216,8 @@ def evaluator_settings(evaluator: SimulatorEvaluator) -> dict[str, Any]:
     """The evaluator's own parameters, as the keyword arguments of :func:`rebuild`."""
     return {"latency_percentile": evaluator.latency_percentile,
             "measured_ops": evaluator.measured_ops, "warmup_ops": evaluator.warmup_ops,
-            "min_measure_s": evaluator.min_measure_s}
+            "min_measure_s": evaluator.min_measure_s,
+            "latency_bound_s": evaluator.latency_bound_s, "replay": REPLAY_VERSION}
 
 
 def rebuild(scenario: Scenario, settings: dict[str, Any]) -> SimulatorEvaluator:
@@ -145,6 +227,7 @@ def rebuild(scenario: Scenario, settings: dict[str, Any]) -> SimulatorEvaluator:
     ev.measured_ops = int(settings["measured_ops"])
     ev.warmup_ops = int(settings["warmup_ops"])
     ev.min_measure_s = float(settings["min_measure_s"])
+    ev.latency_bound_s = settings.get("latency_bound_s")
     return ev
 
 

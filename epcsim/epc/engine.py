@@ -250,6 +250,23 @@ class EpcEngine:
                          self._victims, True)
         return self._victims.tolist()
 
+    def build(self, enclave: int, n_pages: int, batch_pages: int, t_s: float,
+              evict_s: float, etrack_s: float) -> tuple[float, int, int, bool]:
+        """Add pages ``0..n_pages-1`` of ``enclave`` in order, reclaiming ``batch_pages`` at
+        a time whenever no page is free (an enclave's build; see
+        :func:`epcsim.model.startup.build_enclaves`, whose Python loop this is, compiled).
+        ``t_s`` grows by ``n * evict_s + (enclaves hit) * etrack_s`` per batch. Returns
+        ``(t_s, evictions, batches, ok)``; ``ok`` False: a batch freed nothing and nothing
+        was resident."""
+        pages = np.arange(n_pages, dtype=np.int64)
+        t, ev, b, ok = K.build_kernel(
+            self._code, pages, int(self._base[enclave]), self.enclave_pages[enclave],
+            int(enclave), self._status, self._owner, self._prev, self._nxt, self._ref,
+            self._frame_of, self._frame_gid, self._fref, self._freeq, self._pos, self._dense,
+            self._rng, self._sc, self._cnt, self._victims, int(batch_pages), float(t_s),
+            float(evict_s), float(etrack_s))
+        return float(t), int(ev), int(b), bool(ok)
+
     def reclaim_to_high_watermark(self) -> tuple[np.ndarray, int]:
         """Run ksgxd once: batches of ``reclaim_batch_pages`` until ``high_watermark_pages``
         are free or nothing is resident. Returns (victims per enclave, number of batches)."""

@@ -90,7 +90,17 @@ def build_enclaves(engine: EpcEngineLike, config: ModelConfig, costs: RunCosts,
         t = costs.raw["ecreate_einit_cycles"] / config.vm.clock_hz
         t += control * costs.build_s_per_page
         t += pages_added * costs.build_s_per_page
-        if pages_added:
+        compiled = getattr(engine, "build", None)  # EpcEngine: the loop below, compiled
+        if pages_added and compiled is not None:
+            t, n, b, ok = compiled(idx, pages_added, costs.reclaim_batch_pages, t,
+                               costs.evict_page_s + evict_unlocked_s, costs.etrack_s)
+            if not ok:
+                raise EpcsimError(
+                    f"{config.vm.name}: enclave {enc.name!r} cannot be built: its Version "
+                    f"Array pages alone fill the EPC ({engine.free_pages} pages free)")
+            evictions += n
+            batches += b
+        elif pages_added:
             pages = np.arange(pages_added, dtype=np.int64)
             nxt = 0
             while True:

@@ -12,7 +12,6 @@ from epcsim.epc import EpcEngine
 from epcsim.model import EnclaveConfig, RegionConfig, SimulationSettings, VmConfig
 from epcsim.model.run_costs import run_costs
 from epcsim.model.startup import build_enclaves
-
 from tests.test_model_epc import kv_config
 
 

@@ -36,7 +36,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy import special
 
 from epcsim.study.task import RESERVED_COLUMNS
 
@@ -53,7 +52,10 @@ def t_quantile(n: int | np.ndarray, confidence: float = 0.95) -> np.ndarray:
     n_arr = np.asarray(n, dtype=np.float64)
     dof = np.where(n_arr >= 2, n_arr - 1.0, np.nan)
     # scipy.special's inverse Student t: the same numbers as scipy.stats.t.ppf, without
-    # importing scipy.stats (seconds of start-up for every command).
+    # importing scipy.stats (seconds of start-up for every command); imported here, not at
+    # the top, so a command that computes no interval (a rerun) does not load scipy at all.
+    from scipy import special
+
     return np.asarray(special.stdtrit(dof, 0.5 + confidence / 2.0))
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from epcsim.epc import _kernels as K
+from epcsim.epc._build import build_kernel
 from epcsim.errors import EpcsimError
 
 PAGE_BYTES = 4096
@@ -259,7 +260,7 @@ class EpcEngine:
         ``(t_s, evictions, batches, ok)``; ``ok`` False: a batch freed nothing and nothing
         was resident."""
         pages = np.arange(n_pages, dtype=np.int64)
-        t, ev, b, ok = K.build_kernel(
+        t, ev, b, ok = build_kernel(
             self._code, pages, int(self._base[enclave]), self.enclave_pages[enclave],
             int(enclave), self._status, self._owner, self._prev, self._nxt, self._ref,
             self._frame_of, self._frame_gid, self._fref, self._freeq, self._pos, self._dense,

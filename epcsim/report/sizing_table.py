@@ -71,7 +71,7 @@ def sizing_table(result: SizingResult) -> Table:
         caption=(f"Objective: {slo.describe()}; Linux {PRICING_WORDS[slo.pricing]} prices "
                  f"in {slo.region}; {slo.subscription} subscription; decision date "
                  f"{result.as_of}. Capacity: the highest load one VM sustains within the "
-                 f"bound (bisection to {result.rel_tol:.0%}; the bracket is the last load "
+                 f"bound (searched to {result.rel_tol:.0%}; the bracket is the last load "
                  "that met it and the first that did not). The metrics are one VM's at its "
                  "share of the target load. Costs use 730 hours a month."),
         title="Sizing: capacity, VMs and cost per VM size")

@@ -49,10 +49,13 @@ objective, where meeting means ``latency_pN_s <= latency_bound_s`` and the size 
 (``throughput_ops_s >= SUSTAIN_FRACTION * load``, the load being the arrival rate the run
 actually saw when the evaluator reports ``arrival_rate_ops_s``; an open-loop run that falls
 behind is overloaded whatever its latency says). Assumption: meeting is monotone in load (true below
-the capacity, false above). The search brackets the capacity by doubling or halving from the
-target load, then bisects until the bracket is narrower than ``rel_tol`` (default 2 %) of its
-lower end; the reported capacity is the lower end of the final bracket (a load shown to meet
-the objective), so it errs on the safe side. A size that fails even at
+the capacity, false above). The search (:mod:`epcsim.sizing.capacity`) jumps to where each
+evaluation's own requests, replayed in a queue at other loads, say the bound is reached
+(:mod:`epcsim.sizing.replay`), and closes a bracket around it; the earlier search (doubling or
+halving from the target load, then bisecting) is kept as ``analytic=False``. Either stops when
+the bracket is narrower than ``rel_tol`` (default 2 %) of its lower end; the reported
+capacity is the lower end of the final bracket (a load shown to meet the objective), so it
+errs on the safe side. A size that fails even at
 ``MIN_LOAD_FRACTION * target``, or fails on service time alone (it kept up with the load and
 queued for less than ``NEGLIGIBLE_QUEUEING_SHARE`` of its latency, so no lower load can
 help), "cannot meet the SLO at any load", and the binding resource at

@@ -309,7 +309,7 @@ def recommend(
             f"{chosen.vm_count} x {chosen.vm_size} is the cheapest option that can be bought "
             f"on {day.isoformat()} and meets {slo.describe()} ({slo.describe_market()}): one "
             f"VM sustains {bound}{cap.capacity_ops_s:,.0f} ops/s within "
-            f"the bound (bisection to {rel_tol:.0%}), leaving {chosen.headroom_left_fraction:.0%}"
+            f"the bound (searched to {rel_tol:.0%}), leaving {chosen.headroom_left_fraction:.0%}"
             f" headroom at the target, for ${chosen.usd_per_month:,.0f}/month.")
         if chosen.availability != "available":
             reasons.append(f"Note: {availability(vm, day, slo.subscription).reason}; set "

@@ -54,6 +54,7 @@ from epcsim.sizing.slo import (
     BIND_THREADS,
     BIND_TRANSITIONS,
     BIND_VCPUS,
+    DEFAULT_MAX_VMS,
     DEFAULT_REL_TOL,
     MAX_LOAD_MULTIPLE,
     MIN_LOAD_FRACTION,
@@ -62,6 +63,7 @@ from epcsim.sizing.slo import (
     SUSTAIN_FRACTION,
     Evaluate,
     Slo,
+    vm_load,
 )
 from epcsim.sizing.steps import Steps, drive
 
@@ -551,8 +553,8 @@ def capacity_steps(vm: VmSize, slo: Slo, variant: Mapping[str, Any] | None = Non
     # The VM count changes where the capacity crosses target / ((1 - headroom) n): when one
     # such load lies inside the bracket, evaluate it, so the count does not hang on where
     # in the bracket the search happened to stop.
-    for n in range(1, 65):
-        threshold = target / ((1.0 - slo.headroom_fraction) * n) * (1 + 1e-9)
+    for n in range(1, DEFAULT_MAX_VMS + 1):
+        threshold = vm_load(slo, n) * (1 + 1e-9)
         if lo < threshold < hi:
             yield from probe([threshold])
     name, reason = binding_resource(lo_m, vm)

@@ -54,8 +54,14 @@ from epcsim.sizing.capacity import (
     binding_resource,
     capacity_steps,
 )
-from epcsim.sizing.options import Offer, SizingOption, _option_order, offer_for, size_option
-from epcsim.sizing.slo import BIND_CONFIG, DEFAULT_REL_TOL, Slo
+from epcsim.sizing.options import (
+    Offer,
+    SizingOption,
+    _option_order,
+    offers_by_price,
+    size_option,
+)
+from epcsim.sizing.slo import BIND_CONFIG, DEFAULT_REL_TOL, Slo, vm_load
 from epcsim.sizing.steps import Steps
 
 
@@ -71,11 +77,6 @@ class DecisionBound(SizeCapacity):
     vm_count: int = 0
     vm_count_limit: int = 0
 
-
-def vm_load(slo: Slo, n: int) -> float:
-    """The per-VM load at which one VM must meet the objectives for ``n`` VMs to serve the
-    target within the headroom."""
-    return slo.target_load_ops_s / (n * (1.0 - slo.headroom_fraction))
 
 
 def count_limit(best: SizingOption | None, usd_per_hour: float, max_vms: int) -> int:
@@ -243,15 +244,8 @@ def decision_steps(vms: Sequence[VmSize], slo: Slo, variant: Mapping[str, Any],
     -> its capacity under ``variant`` from a full search (e.g. a what-if's at the chosen
     size): loads at or below its bracket's low end meet, at or above its high end fail,
     without evaluating; a size it rules out is left."""
-    when = day or slo.decision_date()
     base = dict(variant)
-    offers = {vm.size: offer_for(vm, slo, when) for vm in vms}
-
-    def price(vm: VmSize) -> float:
-        value = offers[vm.size].usd_per_hour
-        return value if value is not None else math.inf
-
-    ordered = sorted(vms, key=lambda v: (price(v), v.size))
+    offers, ordered = offers_by_price(vms, slo, day or slo.decision_date())
     by_name = {vm.size: vm for vm in vms}
     records: list[SizeCapacity] = []
     options: list[SizingOption] = []
@@ -270,7 +264,7 @@ def decision_steps(vms: Sequence[VmSize], slo: Slo, variant: Mapping[str, Any],
         offer = offers[vm.size]
         if not offer.recommendable:
             continue
-        limit = count_limit(best, price(vm), max_vms)
+        limit = count_limit(best, offer.hourly_or_inf, max_vms)
         if limit < 1:
             continue
         hint = (hints or {}).get(vm.size)

@@ -16,7 +16,7 @@ from typing import Any
 from epcsim.reference.catalog import HOURS_PER_MONTH, VmSize
 from epcsim.reference.market import availability, price_of
 from epcsim.sizing.capacity import SizeCapacity
-from epcsim.sizing.slo import Slo
+from epcsim.sizing.slo import DEFAULT_MAX_VMS, Slo
 
 # --------------------------------------------------------------------------- options, decision
 
@@ -74,6 +74,11 @@ class Offer:
     def recommendable(self) -> bool:
         return self.purchasable and self.usd_per_hour is not None
 
+    @property
+    def hourly_or_inf(self) -> float:
+        """The hourly price, infinite when the size has none (it sorts last)."""
+        return self.usd_per_hour if self.usd_per_hour is not None else math.inf
+
 
 def offer_for(vm: VmSize, slo: Slo, day: _dt.date) -> Offer:
     """``vm``'s price under ``slo.region``/``slo.pricing`` and its availability on ``day``."""
@@ -83,7 +88,15 @@ def offer_for(vm: VmSize, slo: Slo, day: _dt.date) -> Offer:
     return Offer(price.usd_per_hour, avail.purchasable, avail.status, "; ".join(reasons))
 
 
-def size_option(cap: SizeCapacity, slo: Slo, max_vms: int = 64,
+def offers_by_price(vms: Sequence[VmSize], slo: Slo, day: _dt.date
+                    ) -> tuple[dict[str, Offer], list[VmSize]]:
+    """Each size's offer on ``day``, and the sizes in the order a decision walks them: by
+    hourly price (sizes without one last), then by name."""
+    offers = {vm.size: offer_for(vm, slo, day) for vm in vms}
+    return offers, sorted(vms, key=lambda v: (offers[v.size].hourly_or_inf, v.size))
+
+
+def size_option(cap: SizeCapacity, slo: Slo, max_vms: int = DEFAULT_MAX_VMS,
                 offer: Offer | None = None) -> SizingOption:
     """How many VMs of ``cap``'s size serve the target load within headroom, and the cost
     (``offer``: its price and availability; default: the capacity's own price, buyable)."""

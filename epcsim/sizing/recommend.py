@@ -22,11 +22,12 @@ from epcsim.sizing.capacity import SizeCapacity, _meets, capacity_steps
 from epcsim.sizing.decision import decision_steps
 from epcsim.sizing.evaluator import CachedEvaluator
 from epcsim.sizing.knee import KNEE_EPC_MULTIPLES, Knee, knee_steps
-from epcsim.sizing.options import SizingOption, _cheapest, offer_for, size_option
+from epcsim.sizing.options import SizingOption, _cheapest, offers_by_price, size_option
 from epcsim.sizing.result import SensitivityCase, SizingResult, Successor, WhatIfResult
 from epcsim.sizing.slo import (
     BIND_EPC,
     BIND_KSGXD,
+    DEFAULT_MAX_VMS,
     DEFAULT_REL_TOL,
     DEFAULT_WHAT_IFS,
     SENSITIVITY_GROUPS,
@@ -51,14 +52,7 @@ def _decide(vms: Sequence[VmSize], slo: Slo, variant: Mapping[str, Any], rel_tol
     be cheaper). ``hints``: VM size -> a capacity to start each search from (warm start);
     ``estimates``: VM size -> (metrics, load) for the analytic guess; ``known``: VM size ->
     its capacity under ``variant`` already searched (used instead of searching again)."""
-    when = day or slo.decision_date()
-    offers = {vm.size: offer_for(vm, slo, when) for vm in vms}
-
-    def price(vm: VmSize) -> float:
-        value = offers[vm.size].usd_per_hour
-        return value if value is not None else math.inf
-
-    ordered = sorted(vms, key=lambda v: (price(v), v.size))
+    offers, ordered = offers_by_price(vms, slo, day or slo.decision_date())
 
     def search(vm: VmSize) -> Steps[SizeCapacity]:
         if known and vm.size in known:
@@ -78,7 +72,8 @@ def _decide(vms: Sequence[VmSize], slo: Slo, variant: Mapping[str, Any], rel_tol
     for vm in ordered:
         if not offers[vm.size].recommendable:
             continue
-        if best is not None and price(vm) * HOURS_PER_MONTH > best.usd_per_month * (1 + 1e-12):
+        if best is not None and (offers[vm.size].hourly_or_inf * HOURS_PER_MONTH
+                                 > best.usd_per_month * (1 + 1e-12)):
             continue
         cap = yield from search(vm)
         opt = size_option(cap, slo, max_vms, offers[vm.size])
@@ -201,7 +196,7 @@ def recommend(
     *,
     variant: Mapping[str, Any] | None = None,
     rel_tol: float = DEFAULT_REL_TOL,
-    max_vms: int = 64,
+    max_vms: int = DEFAULT_MAX_VMS,
     sensitivity: bool = True,
     what_ifs: Sequence[WhatIf] | None = DEFAULT_WHAT_IFS,
     knee: bool = True,

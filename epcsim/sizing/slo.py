@@ -51,6 +51,8 @@ MAX_LOAD_MULTIPLE = 1024.0
 #: short simulated run's throughput and tail latency vary by a percent or two between seeds,
 #: so a finer tolerance buys evaluations, not accuracy.
 DEFAULT_REL_TOL = 0.02
+#: Most VMs of one size an option may use (the default of ``max_vms``).
+DEFAULT_MAX_VMS = 64
 #: Utilisation above which a resource counts as saturated when naming the binding resource.
 SATURATED_UTILISATION = 0.85
 
@@ -226,3 +228,8 @@ class Slo:
                    subscription=str(getattr(spec, "subscription", "existing")))
 
 
+def vm_load(slo: Slo, n: int) -> float:
+    """The per-VM load at which one VM must meet the objectives for ``n`` VMs to serve the
+    target within the headroom (what :func:`epcsim.sizing.options.size_option` asks of a
+    capacity: ``capacity >= vm_load(n)``)."""
+    return slo.target_load_ops_s / (n * (1.0 - slo.headroom_fraction))

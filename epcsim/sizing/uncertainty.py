@@ -28,7 +28,7 @@ from epcsim.reference.catalog import VmSize
 from epcsim.sizing.capacity import SizeCapacity, capacity_steps
 from epcsim.sizing.evaluator import CachedEvaluator
 from epcsim.sizing.options import _cheapest, size_option
-from epcsim.sizing.slo import Slo
+from epcsim.sizing.slo import DEFAULT_MAX_VMS, Slo
 from epcsim.sizing.steps import Steps, drive, gather
 
 #: Stream id of the uncertainty draws in the root seed's SeedSequence.
@@ -97,7 +97,7 @@ def _caps_for(vms: Sequence[VmSize], slo: Slo, variant: Mapping[str, Any], rel_t
 def propagate(ev: CachedEvaluator, vms: Sequence[VmSize], slo: Slo, inputs: Sequence[Any],
               draws: int, seed: int, *, recommended: str | None,
               hints: Mapping[str, float] | None = None, rel_tol: float = 0.02,
-              max_vms: int = 64, analytic: bool = True) -> dict[str, Any]:
+              max_vms: int = DEFAULT_MAX_VMS, analytic: bool = True) -> dict[str, Any]:
     """Search every size's capacity for each draw and for the tornado's ends (see module
     doc). ``recommended``: the size the tornado is about (default: the size cheapest in most
     draws). Returns a JSON-able dict (``draws``, ``capacity`` per size, ``cheapest_share``,
